@@ -1,0 +1,192 @@
+//! The codec interface and the registry of codecs by ZCMPTYPE.
+//!
+//! A codec turns one tile of typed pixels into bytes and back, nothing more:
+//! it does not know about files, HDUs, quantization or BZERO. Its identity is
+//! the ZCMPTYPE string; its parameters are the ZNAMEn/ZVALn pairs of the
+//! compressed HDU ([`Params`]). Adding a codec means one module here and one
+//! line in [`REGISTRY`].
+
+use crate::error::CodecError;
+use crate::tile::{PixelType, Pixels};
+
+pub mod gzip;
+pub mod hcompress;
+pub mod nocompress;
+pub mod plio;
+pub mod rice;
+
+/// A ZVALn value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// The ZNAMEn/ZVALn pairs of a compressed image, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params(pub Vec<(String, ParamValue)>);
+
+impl Params {
+    pub fn new() -> Self {
+        Params(Vec::new())
+    }
+
+    pub fn with(mut self, name: &str, value: ParamValue) -> Self {
+        self.set(name, value);
+        self
+    }
+
+    pub fn set(&mut self, name: &str, value: ParamValue) {
+        if let Some(slot) = self.0.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            slot.1 = value;
+        } else {
+            self.0.push((name.to_ascii_uppercase(), value));
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ParamValue> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// An integer parameter (a float with an integral value is accepted).
+    pub fn get_int(&self, name: &str) -> Option<i64> {
+        match self.get(name)? {
+            ParamValue::Int(i) => Some(*i),
+            ParamValue::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(*f as i64),
+            _ => None,
+        }
+    }
+
+    pub fn get_float(&self, name: &str) -> Option<f64> {
+        match self.get(name)? {
+            ParamValue::Int(i) => Some(*i as f64),
+            ParamValue::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    pub fn get_text(&self, name: &str) -> Option<&str> {
+        match self.get(name)? {
+            ParamValue::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Everything a codec is told about one tile.
+#[derive(Debug, Clone, Copy)]
+pub struct TileSpec<'a> {
+    /// Tile dimensions, fastest-varying axis first (ZTILE1, ZTILE2, ...),
+    /// already clipped at the image edge; trailing axes may be 1.
+    pub shape: &'a [usize],
+    /// The type of the pixels handed to `encode` and expected from `decode`.
+    /// For quantized floating-point images this is `I32`.
+    pub pixel_type: PixelType,
+    /// The ZNAMEn/ZVALn pairs of the HDU.
+    pub params: &'a Params,
+}
+
+impl TileSpec<'_> {
+    /// Number of pixels in the tile.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Width (first axis) and height (product of the other axes), as the
+    /// 2-D codecs (HCOMPRESS_1) see a tile.
+    pub fn width_height(&self) -> (usize, usize) {
+        let w = self.shape.first().copied().unwrap_or(1);
+        let h = self.shape.iter().skip(1).product();
+        (w, h)
+    }
+}
+
+/// User choices that codecs turn into their ZNAMEn/ZVALn parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodeOptions {
+    /// HCOMPRESS_1 scale factor (fpack `-s`); 0 means lossless.
+    pub hcompress_scale: f32,
+    /// HCOMPRESS_1 smoothing on decode (fpack's `-h` with smoothing).
+    pub hcompress_smooth: bool,
+    /// Deflate level for GZIP_1/GZIP_2 (1..=9); cfitsio uses 1 by default.
+    pub gzip_level: u32,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions {
+            hcompress_scale: 0.0,
+            hcompress_smooth: false,
+            gzip_level: 1,
+        }
+    }
+}
+
+/// A tile-compression algorithm.
+pub trait Codec: Send + Sync {
+    /// The ZCMPTYPE value this codec writes and reads.
+    fn id(&self) -> &'static str;
+
+    /// Other ZCMPTYPE spellings this codec also reads (e.g. `RICE_ONE`).
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether this library can write this algorithm (some are read-only).
+    fn can_encode(&self) -> bool {
+        true
+    }
+
+    /// The element type of the COMPRESSED_DATA heap array (TFORM `1P?`):
+    /// 'B' (bytes) for nearly all codecs, 'I' for PLIO_1, whose stream is
+    /// 16-bit words. `encode` returns, and `decode` receives, the heap bytes
+    /// exactly as stored (big-endian words where the element is wider).
+    fn heap_element(&self) -> char {
+        'B'
+    }
+
+    /// Whether tiles of this pixel type can be coded.
+    fn supports(&self, pixel_type: PixelType) -> bool;
+
+    /// The ZNAMEn/ZVALn parameters to write for an image whose coded pixels
+    /// are of `pixel_type`. They are handed back in [`TileSpec::params`].
+    fn encode_params(&self, pixel_type: PixelType, options: &EncodeOptions) -> Params {
+        let _ = (pixel_type, options);
+        Params::new()
+    }
+
+    /// Code one tile. `pixels.len() == spec.len()` and
+    /// `pixels.pixel_type() == spec.pixel_type` are guaranteed by the caller.
+    fn encode(&self, pixels: &Pixels, spec: &TileSpec) -> Result<Vec<u8>, CodecError>;
+
+    /// Decode one tile. Must return exactly `spec.len()` pixels of
+    /// `spec.pixel_type`, or an error: never panic, never loop without
+    /// consuming input, never allocate more than the tile size implies.
+    fn decode(&self, bytes: &[u8], spec: &TileSpec) -> Result<Pixels, CodecError>;
+}
+
+/// Every codec this library knows, in the order `-L` lists them.
+pub static REGISTRY: &[&dyn Codec] = &[
+    &rice::Rice,
+    &gzip::Gzip1,
+    &gzip::Gzip2,
+    &hcompress::Hcompress,
+    &plio::Plio,
+    &nocompress::NoCompress,
+];
+
+/// The codec for a ZCMPTYPE value (case-insensitive, trailing blanks ignored).
+pub fn find(zcmptype: &str) -> Option<&'static dyn Codec> {
+    let name = zcmptype.trim();
+    REGISTRY.iter().copied().find(|c| {
+        c.id().eq_ignore_ascii_case(name) || c.aliases().iter().any(|a| a.eq_ignore_ascii_case(name))
+    })
+}

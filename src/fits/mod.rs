@@ -1,0 +1,3 @@
+//! The FITS container.
+
+pub mod checksum;

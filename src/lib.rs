@@ -1,0 +1,23 @@
+//! fpackng: FITS tiled-image compression (FITS 4.0 §10), the library behind
+//! the `fpack-ng` and `funpack-ng` commands.
+//!
+//! Layers, each knowing only the ones above it in this list:
+//! - [`fits`]: the container: 80-character cards, headers, HDUs, 2880-byte
+//!   blocks, checksums. Knows nothing of compression.
+//! - [`tile`]: tile geometry, typed pixel buffers, quantization and dither,
+//!   and the binary-table layout of a compressed image.
+//! - [`codec`]: the codec interface and one module per ZCMPTYPE.
+//! - [`pack`]: whole HDUs and files: compress, decompress, verify, and write
+//!   safely (temporary file, re-read, rename).
+
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod error;
+pub mod fits;
+pub mod limits;
+pub mod pack;
+pub mod tile;
+
+pub use error::{CodecError, Context, Error, Result};
+pub use limits::Limits;

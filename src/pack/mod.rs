@@ -1,0 +1,1 @@
+//! Whole HDUs and files.
