@@ -81,3 +81,11 @@ pub fn dequantize_f64(
 ) -> Vec<f64> {
     values.iter().map(|&v| v as f64 * scale + zero).collect()
 }
+
+pub fn dither_seed_from_clock() -> i32 {
+    1
+}
+
+pub fn dither_seed_from_bytes(_first_tile: &[u8]) -> i32 {
+    1
+}

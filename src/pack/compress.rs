@@ -1,0 +1,377 @@
+//! Compressing one image HDU into a tile-compressed binary table.
+//!
+//! Tiles are independent, so they are encoded in parallel with rayon; the
+//! HDU's pixels and its compressed tiles are the only large buffers alive,
+//! which keeps memory near twice the HDU. Every decision that changes what
+//! the user asked for (a codec that cannot code this pixel type, floats
+//! kept lossless) is recorded in the summary's notes so `-v` can say it.
+
+use rayon::prelude::*;
+
+use super::keywords::image_cards_for_table;
+use super::options::{CompressOptions, DitherSeed, Tiling};
+use crate::codec::{self, Codec, EncodeOptions, ParamValue, Params, TileSpec};
+use crate::error::{Context, Error, Result};
+use crate::fits::{Card, Hdu, Header, Value};
+use crate::tile::quantize::{self, QuantizeMethod, QuantizeSpec, NULL_VALUE};
+use crate::tile::table::{self, Layout, TileRow};
+use crate::tile::{PixelType, Pixels, TileGrid};
+
+/// What happened to one HDU.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompressSummary {
+    pub algorithm: String,
+    pub tile_axes: Vec<usize>,
+    pub n_tiles: usize,
+    /// True when the decoded pixels equal the input bit for bit.
+    pub lossless: bool,
+    /// Bytes of pixel data in the input HDU.
+    pub raw_bytes: u64,
+    /// Bytes of the compressed table's data unit (rows + heap, unpadded).
+    pub compressed_bytes: u64,
+    pub notes: Vec<String>,
+}
+
+/// A compressed HDU ready to be written.
+#[derive(Debug, Clone)]
+pub struct CompressedHdu {
+    pub header: Header,
+    pub data: Vec<u8>,
+    pub summary: CompressSummary,
+}
+
+/// The effective settings for one HDU after header directives (FZALGOR...).
+struct Plan {
+    codec: &'static dyn Codec,
+    tiling: Tiling,
+    quantize: Option<QuantizeSpec>,
+    dither_seed: DitherSeed,
+    codec_options: EncodeOptions,
+    notes: Vec<String>,
+}
+
+fn directive_text(header: &Header, key: &str) -> Option<String> {
+    match header.value(key)? {
+        Value::Text(s) => Some(s.trim().to_ascii_uppercase()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        _ => None,
+    }
+}
+
+/// Parse "(100,100)", "100,100", "ROW", "WHOLE" (FZTILE).
+fn parse_fztile(text: &str) -> Option<Tiling> {
+    match text {
+        "ROW" | "ROWS" => return Some(Tiling::Rows),
+        "WHOLE" | "FULL" => return Some(Tiling::Whole),
+        _ => {}
+    }
+    let inner = text.trim_start_matches('(').trim_end_matches(')');
+    let axes: Option<Vec<usize>> = inner.split(',').map(|s| s.trim().parse().ok()).collect();
+    axes.filter(|a| !a.is_empty()).map(Tiling::Axes)
+}
+
+/// `None` when FZALGOR = 'NONE' asks for the HDU to stay uncompressed.
+fn plan(hdu: &Hdu, opts: &CompressOptions, ctx: &Context) -> Result<Option<Plan>> {
+    let mut algorithm = opts.algorithm.clone();
+    let mut tiling = opts.tiling.clone();
+    let mut quantize = opts.quantize;
+    let mut dither_seed = opts.dither_seed;
+    let mut codec_options = opts.codec.clone();
+    let notes = Vec::new();
+    if opts.header_directives {
+        let h = &hdu.header;
+        if let Some(a) = directive_text(h, "FZALGOR") {
+            if a == "NONE" {
+                return Ok(None);
+            }
+            algorithm = match a.as_str() {
+                "RICE" | "RICE_ONE" => "RICE_1".into(),
+                "GZIP" => "GZIP_1".into(),
+                "HCOMPRESS" => "HCOMPRESS_1".into(),
+                "PLIO" => "PLIO_1".into(),
+                _ => a,
+            };
+        }
+        if let Some(t) = directive_text(h, "FZTILE") {
+            tiling = parse_fztile(&t).ok_or_else(|| {
+                Error::malformed(ctx.clone(), format!("FZTILE = '{t}' is not ROW, WHOLE or (n,m,...)"))
+            })?;
+        }
+        if let Some(q) = h.get_float("FZQVALUE") {
+            let method = quantize.map(|s| s.method).unwrap_or(QuantizeMethod::SubtractiveDither1);
+            quantize = if q == 0.0 { None } else { Some(QuantizeSpec { method, level: q as f32 }) };
+        }
+        if let Some(m) = directive_text(h, "FZQMETHD") {
+            let method = match m.as_str() {
+                "NO_DITHER" | "NONE" => QuantizeMethod::NoDither,
+                "SUBTRACTIVE_DITHER_1" => QuantizeMethod::SubtractiveDither1,
+                "SUBTRACTIVE_DITHER_2" => QuantizeMethod::SubtractiveDither2,
+                _ => {
+                    return Err(Error::malformed(ctx.clone(), format!("FZQMETHD = '{m}' is not a known method")))
+                }
+            };
+            let level = quantize.map(|s| s.level).unwrap_or(4.0);
+            quantize = Some(QuantizeSpec { method, level });
+        }
+        if let Some(d) = directive_text(h, "FZDTHRSD") {
+            dither_seed = match d.as_str() {
+                "CLOCK" => DitherSeed::Clock,
+                "CHECKSUM" => DitherSeed::FirstTile,
+                n => match n.parse::<i32>() {
+                    Ok(v) if (1..=10000).contains(&v) => DitherSeed::Fixed(v),
+                    _ => return Err(Error::malformed(ctx.clone(), format!("FZDTHRSD = '{d}' is not CLOCK, CHECKSUM or 1..10000"))),
+                },
+            };
+        }
+        if let Some(s) = h.get_float("FZHSCALE") {
+            codec_options.hcompress_scale = s as f32;
+        }
+    }
+    let codec = codec::find(&algorithm)
+        .ok_or_else(|| Error::bad_parameter(format!("unknown compression algorithm '{algorithm}'")))?;
+    if !codec.can_encode() {
+        return Err(Error::bad_parameter(format!("{} can be read but not written", codec.id())));
+    }
+    Ok(Some(Plan { codec, tiling, quantize, dither_seed, codec_options, notes }))
+}
+
+/// Tile axes for an image, following cfitsio's rules (imcomp_init_table):
+/// rows by default; for HCOMPRESS_1 2-D blocks of about 16 rows whose last
+/// block keeps at least 4 rows.
+pub fn resolve_tile_axes(image: &[usize], tiling: &Tiling, algorithm: &str) -> Result<Vec<usize>> {
+    let n = image.len();
+    let mut tile: Vec<usize> = match tiling {
+        Tiling::Rows => {
+            let mut t = vec![1; n];
+            t[0] = image[0];
+            t
+        }
+        Tiling::Whole => image.to_vec(),
+        Tiling::Axes(a) => {
+            if a.len() > n {
+                return Err(Error::bad_parameter(format!(
+                    "{} tile axes given for a {n}-axis image",
+                    a.len()
+                )));
+            }
+            (0..n)
+                .map(|i| match a.get(i).copied() {
+                    Some(0) if i == 0 => image[0],
+                    Some(0) | None => if i == 0 { image[0] } else { 1 },
+                    Some(v) => v.min(image[i]),
+                })
+                .collect()
+        }
+    };
+    if algorithm == "HCOMPRESS_1" {
+        if n < 2 || image.iter().filter(|&&d| d >= 4).count() < 2 {
+            return Err(Error::bad_parameter(
+                "HCOMPRESS_1 needs an image with at least two axes of 4 or more pixels",
+            ));
+        }
+        if matches!(tiling, Tiling::Rows) {
+            tile[1] = if image[1] <= 30 {
+                image[1]
+            } else {
+                [16, 24, 20, 30, 28, 26, 22, 18, 14]
+                    .into_iter()
+                    .find(|&t| image[1] % t == 0 || image[1] % t > 3)
+                    .unwrap_or(17)
+            };
+        }
+        let big: Vec<usize> = (0..n).filter(|&i| tile[i] > 1).collect();
+        if big.len() != 2 || tile[big[0]] < 4 || tile[big[1]] < 4 {
+            return Err(Error::bad_parameter(
+                "HCOMPRESS_1 tiles must have exactly two axes of at least 4 pixels",
+            ));
+        }
+        for &axis in &big {
+            let remain = image[axis] % tile[axis];
+            if remain > 0 && remain < 4 {
+                let ndiv = image[axis] / tile[axis];
+                tile[axis] += remain.div_ceil(ndiv);
+                let remain = image[axis] % tile[axis];
+                if remain > 0 && remain < 4 {
+                    return Err(Error::bad_parameter(format!(
+                        "HCOMPRESS_1: the last tile along axis {} would have fewer than 4 pixels",
+                        axis + 1
+                    )));
+                }
+            }
+        }
+    }
+    Ok(tile)
+}
+
+fn seed_for(plan: &Plan, first_tile: &[u8]) -> i32 {
+    match plan.dither_seed {
+        DitherSeed::Clock => quantize::dither_seed_from_clock(),
+        DitherSeed::FirstTile => quantize::dither_seed_from_bytes(first_tile),
+        DitherSeed::Fixed(n) => n,
+    }
+}
+
+/// Compress an image HDU. `Ok(None)`: the HDU is not an image with pixels
+/// (or FZALGOR = 'NONE') and must be copied unchanged.
+pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<CompressedHdu>> {
+    let ctx = Context::hdu(hdu.number);
+    let axes = hdu.image_axes();
+    if axes.is_empty() || axes.iter().any(|&a| a == 0) {
+        return Ok(None);
+    }
+    let bitpix = hdu.header.get_int("BITPIX").unwrap_or(0);
+    let pixel_type = PixelType::from_bitpix(bitpix)
+        .ok_or_else(|| Error::malformed(ctx.clone(), format!("invalid BITPIX = {bitpix}")))?;
+    let Some(mut plan) = plan(hdu, opts, &ctx)? else {
+        return Ok(None);
+    };
+
+    let quantized = pixel_type.is_float() && plan.quantize.is_some_and(|q| q.level != 0.0);
+    let coded_type = if quantized { PixelType::I32 } else { pixel_type };
+    if !plan.codec.supports(coded_type) {
+        let fallback = codec::find("GZIP_2").expect("GZIP_2 is registered");
+        plan.notes.push(format!(
+            "{} cannot code BITPIX={} losslessly; used GZIP_2",
+            plan.codec.id(),
+            bitpix
+        ));
+        plan.codec = fallback;
+    }
+    if pixel_type.is_float() && !quantized {
+        plan.notes.push("floating-point pixels kept lossless (use -q to quantize)".into());
+    }
+    let codec = plan.codec;
+
+    let tile_axes = resolve_tile_axes(&axes, &plan.tiling, codec.id())?;
+    let grid = TileGrid::new(&axes, &tile_axes, &opts.limits, &ctx)?;
+    let params = codec.encode_params(coded_type, &plan.codec_options);
+    let elem = pixel_type.size();
+    let image = hdu.data_bytes();
+    let expected = grid.n_pixels() * elem;
+    if image.len() < expected {
+        return Err(Error::malformed(ctx, "data unit is shorter than the image"));
+    }
+    let image = &image[..expected];
+
+    let dither_seed = if quantized { seed_for(&plan, &grid.gather(image, elem, 0)) } else { 0 };
+    let qspec = plan.quantize.unwrap_or(QuantizeSpec { method: QuantizeMethod::SubtractiveDither1, level: 4.0 });
+
+    let rows: Vec<TileRow> = (0..grid.n_tiles())
+        .into_par_iter()
+        .map(|index| -> Result<TileRow> {
+            let (_, shape) = grid.tile_bounds(index);
+            let bytes = grid.gather(image, elem, index);
+            let pixels = Pixels::from_be_bytes(pixel_type, &bytes);
+            let spec = TileSpec { shape: &shape, pixel_type: coded_type, params: &params };
+            let codec_error = |source| Error::Codec {
+                context: ctx.clone().tile(index + 1),
+                algorithm: codec.id().to_string(),
+                source,
+            };
+            if !quantized {
+                let compressed = codec.encode(&pixels, &spec).map_err(codec_error)?;
+                return Ok(TileRow { compressed, ..Default::default() });
+            }
+            let (width, height) = spec.width_height();
+            let q = match &pixels {
+                Pixels::F32(v) => quantize::quantize_f32(v, width, height, index + 1, dither_seed, &qspec),
+                Pixels::F64(v) => quantize::quantize_f64(v, width, height, index + 1, dither_seed, &qspec),
+                _ => None,
+            };
+            match q {
+                Some(q) => {
+                    let ints = Pixels::I32(q.values);
+                    let compressed = codec.encode(&ints, &spec).map_err(codec_error)?;
+                    Ok(TileRow { compressed, gzip_fallback: Vec::new(), zscale: q.scale, zzero: q.zero })
+                }
+                None => {
+                    // Not quantizable (e.g. no noise): stored losslessly, as cfitsio does.
+                    let gzip = codec::find("GZIP_1").expect("GZIP_1 is registered");
+                    let raw_spec = TileSpec { shape: &shape, pixel_type, params: &Params::new() };
+                    let gz = gzip.encode(&pixels, &raw_spec).map_err(|source| Error::Codec {
+                        context: ctx.clone().tile(index + 1),
+                        algorithm: "GZIP_1".into(),
+                        source,
+                    })?;
+                    Ok(TileRow { compressed: Vec::new(), gzip_fallback: gz, zscale: 0.0, zzero: 0.0 })
+                }
+            }
+        })
+        .collect::<Result<_>>()?;
+
+    let any_fallback = rows.iter().any(|r| !r.gzip_fallback.is_empty());
+    let any_null = quantized
+        && rows.iter().any(|r| !r.compressed.is_empty())
+        && hdu_has_nan(image, pixel_type);
+    let layout = Layout {
+        heap_element: codec.heap_element(),
+        gzip_fallback: any_fallback,
+        scale_zero: quantized,
+        zblank_column: false,
+    };
+    let (mut cards, data) = table::write_table(&rows, layout);
+    cards.push(Card::new_logical("ZIMAGE", true, Some("extension contains compressed image")));
+    for (i, t) in tile_axes.iter().enumerate() {
+        cards.push(Card::new_int(&format!("ZTILE{}", i + 1), *t as i64, Some("size of tiles to be compressed")));
+    }
+    cards.push(Card::new_string("ZCMPTYPE", codec.id(), Some("compression algorithm")));
+    for (i, (name, value)) in params.0.iter().enumerate() {
+        let n = i + 1;
+        cards.push(Card::new_string(&format!("ZNAME{n}"), name, Some("compression parameter name")));
+        let key = format!("ZVAL{n}");
+        cards.push(match value {
+            ParamValue::Int(v) => Card::new_int(&key, *v, Some("compression parameter value")),
+            ParamValue::Float(v) => Card::new_float(&key, *v, Some("compression parameter value")),
+            ParamValue::Text(v) => Card::new_string(&key, v, Some("compression parameter value")),
+        });
+    }
+    if !hdu.header.contains("EXTNAME") {
+        cards.push(Card::new_string("EXTNAME", "COMPRESSED_IMAGE", Some("name of this binary table extension")));
+    }
+    let mut header = Header::from_cards(cards);
+    for card in image_cards_for_table(&hdu.header) {
+        // Directives steer this compression only; fpack keeps them, so do we.
+        header.push(card);
+    }
+    if quantized {
+        let method = match qspec.method {
+            QuantizeMethod::NoDither => "NO_DITHER",
+            QuantizeMethod::SubtractiveDither1 => "SUBTRACTIVE_DITHER_1",
+            QuantizeMethod::SubtractiveDither2 => "SUBTRACTIVE_DITHER_2",
+        };
+        header.push(Card::new_string("ZQUANTIZ", method, Some("Pixel Quantization Algorithm")));
+        if qspec.method != QuantizeMethod::NoDither {
+            header.push(Card::new_int("ZDITHER0", dither_seed as i64, Some("dithering offset when quantizing floats")));
+        }
+        if any_null {
+            header.push(Card::new_int("ZBLANK", NULL_VALUE as i64, Some("null value in the compressed integer array")));
+        }
+    }
+    let mut notes = plan.notes;
+    if any_fallback {
+        notes.push("some tiles could not be quantized and were stored losslessly (GZIP_1)".into());
+    }
+    let summary = CompressSummary {
+        algorithm: codec.id().to_string(),
+        tile_axes,
+        n_tiles: grid.n_tiles(),
+        lossless: !quantized && !(codec.id() == "HCOMPRESS_1" && plan.codec_options.hcompress_scale != 0.0),
+        raw_bytes: expected as u64,
+        compressed_bytes: data.len() as u64,
+        notes,
+    };
+    Ok(Some(CompressedHdu { header, data, summary }))
+}
+
+fn hdu_has_nan(image: &[u8], pixel_type: PixelType) -> bool {
+    match pixel_type {
+        PixelType::F32 => image
+            .chunks_exact(4)
+            .any(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]).is_nan()),
+        PixelType::F64 => image
+            .chunks_exact(8)
+            .any(|c| f64::from_be_bytes(c.try_into().unwrap_or([0; 8])).is_nan()),
+        _ => false,
+    }
+}

@@ -1,0 +1,255 @@
+//! Decompressing a tile-compressed binary table back into image pixels.
+//!
+//! Everything the table says is checked before it is trusted: the image
+//! size against the limits, the number of rows against the tile grid, every
+//! heap descriptor against the heap, and every decoded tile's length against
+//! its shape. A bad tile is an error naming the HDU and the tile.
+
+use rayon::prelude::*;
+
+use super::keywords::restore_image_header;
+use crate::codec::{self, ParamValue, Params, TileSpec};
+use crate::error::{Context, Error, Result};
+use crate::fits::{hdu::axes, Hdu, Header, Value};
+use crate::limits::Limits;
+use crate::tile::quantize::{self, QuantizeMethod};
+use crate::tile::table::CompressedTable;
+use crate::tile::{PixelType, Pixels, TileGrid};
+
+/// What a compressed HDU declares, parsed from its header.
+#[derive(Debug, Clone)]
+pub struct CompressedImageInfo {
+    pub algorithm: String,
+    pub pixel_type: PixelType,
+    pub axes: Vec<usize>,
+    pub tile_axes: Vec<usize>,
+    pub params: Params,
+    /// Quantization method when the pixels were quantized floats.
+    pub quantize: Option<QuantizeMethod>,
+    pub dither_seed: i32,
+}
+
+impl CompressedImageInfo {
+    pub fn parse(header: &Header, ctx: &Context) -> Result<Self> {
+        let bad = |m: String| Error::malformed(ctx.clone(), m);
+        let zbitpix = header
+            .get_int("ZBITPIX")
+            .ok_or_else(|| bad("missing or invalid ZBITPIX".into()))?;
+        let pixel_type =
+            PixelType::from_bitpix(zbitpix).ok_or_else(|| bad(format!("invalid ZBITPIX = {zbitpix}")))?;
+        let axes = axes(header, "ZNAXIS").ok_or_else(|| bad("missing or invalid ZNAXIS/ZNAXISn".into()))?;
+        if axes.is_empty() {
+            return Err(bad("ZNAXIS = 0: a compressed image without pixels".into()));
+        }
+        let mut tile_axes = Vec::with_capacity(axes.len());
+        for (i, &n) in axes.iter().enumerate() {
+            let key = format!("ZTILE{}", i + 1);
+            let t = match header.get_int(&key) {
+                Some(v) if v >= 1 => v as usize,
+                Some(v) => return Err(bad(format!("{key} = {v} is not a positive tile size"))),
+                None if i == 0 => n,
+                None => 1,
+            };
+            tile_axes.push(t);
+        }
+        let algorithm = header
+            .get_string("ZCMPTYPE")
+            .ok_or_else(|| bad("missing ZCMPTYPE".into()))?
+            .trim()
+            .to_string();
+        let mut params = Params::new();
+        for i in 1..=999 {
+            let Some(name) = header.get_string(&format!("ZNAME{i}")) else { break };
+            let value = match header.value(&format!("ZVAL{i}")) {
+                Some(Value::Int(v)) => ParamValue::Int(v),
+                Some(Value::Float(v)) => ParamValue::Float(v),
+                Some(Value::Text(v)) => ParamValue::Text(v),
+                Some(Value::Logical(b)) => ParamValue::Int(b as i64),
+                _ => return Err(bad(format!("ZNAME{i} = '{name}' has no valid ZVAL{i}"))),
+            };
+            params.set(name.trim(), value);
+        }
+        let quantize = if pixel_type.is_float() {
+            match header.get_string("ZQUANTIZ").as_deref().map(str::trim) {
+                Some("NONE") => None,
+                Some("NO_DITHER") => Some(QuantizeMethod::NoDither),
+                Some("SUBTRACTIVE_DITHER_1") => Some(QuantizeMethod::SubtractiveDither1),
+                Some("SUBTRACTIVE_DITHER_2") => Some(QuantizeMethod::SubtractiveDither2),
+                Some(other) => return Err(bad(format!("unknown ZQUANTIZ = '{other}'"))),
+                // Older writers quantized without saying so: a ZSCALE column
+                // or keyword tells.
+                None if header.contains("ZSCALE")
+                    || (1..=999).any(|i| header.get_string(&format!("TTYPE{i}")).as_deref() == Some("ZSCALE")) =>
+                {
+                    Some(QuantizeMethod::NoDither)
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        let dither_seed = match header.get_int("ZDITHER0") {
+            Some(v) if (1..=10000).contains(&v) => v as i32,
+            Some(v) => return Err(bad(format!("ZDITHER0 = {v} is outside 1..10000"))),
+            None => 1,
+        };
+        Ok(CompressedImageInfo { algorithm, pixel_type, axes, tile_axes, params, quantize, dither_seed })
+    }
+}
+
+/// A decompressed image: its restored header and big-endian pixel bytes.
+#[derive(Debug, Clone)]
+pub struct DecompressedImage {
+    pub header: Header,
+    pub data: Vec<u8>,
+}
+
+fn pixels_to_i32(p: Pixels) -> Option<Vec<i32>> {
+    Some(match p {
+        Pixels::I32(v) => v,
+        Pixels::I16(v) => v.into_iter().map(i32::from).collect(),
+        Pixels::U8(v) => v.into_iter().map(i32::from).collect(),
+        _ => return None,
+    })
+}
+
+/// Decode every tile of a compressed HDU into the image's big-endian bytes.
+pub fn decompress_pixels(hdu: &Hdu, limits: &Limits) -> Result<(CompressedImageInfo, Vec<u8>)> {
+    let ctx = Context::hdu(hdu.number);
+    let info = CompressedImageInfo::parse(&hdu.header, &ctx)?;
+    let codec = codec::find(&info.algorithm).ok_or_else(|| {
+        Error::unsupported(
+            ctx.clone(),
+            format!("unknown compression algorithm ZCMPTYPE = '{}'", info.algorithm),
+        )
+    })?;
+    let grid = TileGrid::new(&info.axes, &info.tile_axes, limits, &ctx)?;
+    let elem = info.pixel_type.size();
+    let total = (grid.n_pixels() as u128) * elem as u128;
+    if total > u128::from(limits.max_hdu_bytes) {
+        return Err(Error::LimitExceeded {
+            context: ctx,
+            what: "the decompressed image size in bytes".into(),
+            value: total,
+            limit: limits.max_hdu_bytes.into(),
+        });
+    }
+    let table = CompressedTable::parse(&hdu.header, hdu.data_bytes(), &ctx)?;
+    if table.n_rows() != grid.n_tiles() {
+        return Err(Error::malformed(
+            ctx,
+            format!(
+                "the table has {} rows but the image needs {} tiles",
+                table.n_rows(),
+                grid.n_tiles()
+            ),
+        ));
+    }
+    let compressed_col = table.column("COMPRESSED_DATA");
+    let gzip_col = table.column("GZIP_COMPRESSED_DATA");
+    let raw_col = table.column("UNCOMPRESSED_DATA");
+    if compressed_col.is_none() && gzip_col.is_none() && raw_col.is_none() {
+        return Err(Error::malformed(ctx, "no COMPRESSED_DATA column"));
+    }
+    let scale_col = table.column("ZSCALE");
+    let zero_col = table.column("ZZERO");
+    let blank_col = table.column("ZBLANK");
+    let scale_key = hdu.header.get_float("ZSCALE");
+    let zero_key = hdu.header.get_float("ZZERO");
+    let blank_key = hdu.header.get_int("ZBLANK").and_then(|v| i32::try_from(v).ok());
+    let coded_type = if info.quantize.is_some() { PixelType::I32 } else { info.pixel_type };
+
+    let tiles: Vec<Vec<u8>> = (0..grid.n_tiles())
+        .into_par_iter()
+        .map(|index| -> Result<Vec<u8>> {
+            let tctx = ctx.clone().tile(index + 1);
+            let (_, shape) = grid.tile_bounds(index);
+            let n = shape.iter().product::<usize>();
+            let codec_err = |algorithm: &str, source| Error::Codec {
+                context: tctx.clone(),
+                algorithm: algorithm.to_string(),
+                source,
+            };
+            let main = match compressed_col {
+                Some(c) => table.var_bytes(index, c)?,
+                None => &[],
+            };
+            if main.is_empty() {
+                if let Some(g) = gzip_col {
+                    let bytes = table.var_bytes(index, g)?;
+                    if !bytes.is_empty() {
+                        // Stored losslessly because it could not be quantized.
+                        let gzip = codec::find("GZIP_1").expect("GZIP_1 is registered");
+                        let params = Params::new();
+                        let spec = TileSpec { shape: &shape, pixel_type: info.pixel_type, params: &params };
+                        let p = gzip.decode(bytes, &spec).map_err(|e| codec_err("GZIP_1", e))?;
+                        return Ok(p.to_be_bytes());
+                    }
+                }
+                if let Some(r) = raw_col {
+                    let bytes = table.var_bytes(index, r)?;
+                    let elem_type = match table.var_element(r) {
+                        Some('B') => PixelType::U8,
+                        Some('I') => PixelType::I16,
+                        Some('J') => PixelType::I32,
+                        Some('K') => PixelType::I64,
+                        Some('E') => PixelType::F32,
+                        Some('D') => PixelType::F64,
+                        other => {
+                            return Err(Error::malformed(tctx, format!("UNCOMPRESSED_DATA of type {other:?}")))
+                        }
+                    };
+                    if elem_type != info.pixel_type || bytes.len() != n * elem {
+                        return Err(Error::malformed(tctx, "UNCOMPRESSED_DATA does not match the tile"));
+                    }
+                    return Ok(bytes.to_vec());
+                }
+            }
+            let spec = TileSpec { shape: &shape, pixel_type: coded_type, params: &info.params };
+            let pixels = codec.decode(main, &spec).map_err(|e| codec_err(codec.id(), e))?;
+            if pixels.len() != n || pixels.pixel_type() != coded_type {
+                return Err(Error::malformed(tctx, "the codec returned a tile of the wrong size or type"));
+            }
+            let Some(method) = info.quantize else {
+                return Ok(pixels.to_be_bytes());
+            };
+            let ints = pixels_to_i32(pixels)
+                .ok_or_else(|| Error::malformed(tctx.clone(), "quantized tile is not integer"))?;
+            let scale = match scale_col {
+                Some(c) => table.scalar(index, c)?,
+                None => scale_key.ok_or_else(|| Error::malformed(tctx.clone(), "no ZSCALE for a quantized tile"))?,
+            };
+            let zero = match zero_col {
+                Some(c) => table.scalar(index, c)?,
+                None => zero_key.ok_or_else(|| Error::malformed(tctx.clone(), "no ZZERO for a quantized tile"))?,
+            };
+            let zblank = match blank_col {
+                Some(c) => Some(table.scalar(index, c)? as i32),
+                None => blank_key,
+            };
+            let out = match info.pixel_type {
+                PixelType::F32 => Pixels::F32(quantize::dequantize_f32(
+                    &ints, scale, zero, method, index + 1, info.dither_seed, zblank,
+                )),
+                _ => Pixels::F64(quantize::dequantize_f64(
+                    &ints, scale, zero, method, index + 1, info.dither_seed, zblank,
+                )),
+            };
+            Ok(out.to_be_bytes())
+        })
+        .collect::<Result<_>>()?;
+
+    let mut image = vec![0u8; total as usize];
+    for (index, tile) in tiles.iter().enumerate() {
+        grid.scatter(&mut image, elem, index, tile);
+    }
+    Ok((info, image))
+}
+
+/// Decompress a compressed HDU into an image HDU (`as_primary`: as the
+/// primary array of the output file).
+pub fn decompress_image(hdu: &Hdu, as_primary: bool, limits: &Limits) -> Result<DecompressedImage> {
+    let (info, data) = decompress_pixels(hdu, limits)?;
+    let header = restore_image_header(&hdu.header, info.pixel_type.bitpix(), &info.axes, as_primary);
+    Ok(DecompressedImage { header, data })
+}

@@ -1,0 +1,619 @@
+//! Whole files: compress, decompress, verify, and write without ever losing
+//! data.
+//!
+//! The invariant this module keeps: an output file appears under its final
+//! name only after it has been written to a temporary file in the same
+//! directory, flushed to disk, read back and checked — for compression, every
+//! HDU decoded and compared with the source pixels and header; for
+//! decompression, the bytes re-read and compared with what was written — and
+//! an input is deleted or replaced only after that. A crash at any moment
+//! leaves the input intact and at most a temporary file beside it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, BufWriter, Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::compress::{compress_image, CompressSummary};
+use super::decompress::{decompress_pixels, CompressedImageInfo};
+use super::keywords::{non_structural, restore_image_header};
+use super::options::{CompressOptions, DecompressOptions, HduSelector};
+use crate::error::{Context, Error, Result};
+use crate::fits::hdu::set_checksums;
+use crate::fits::{Card, FitsReader, FitsWriter, Hdu, HduKind, Header};
+use crate::limits::Limits;
+use crate::tile::PixelType;
+
+/// Where bytes come from: a file (re-readable, length known) or memory
+/// (standard input, read once into memory).
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    Path(&'a Path),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Input<'a> {
+    fn name(&self) -> PathBuf {
+        match self {
+            Input::Path(p) => p.to_path_buf(),
+            Input::Bytes(_) => PathBuf::from("<stdin>"),
+        }
+    }
+
+    fn reader(&self, limits: Limits) -> Result<FitsReader<Box<dyn Read + 'a>>> {
+        match *self {
+            Input::Path(p) => {
+                let file = File::open(p).map_err(|e| Error::io(Context::default(), e).with_file(p))?;
+                let len = file.metadata().map(|m| m.len()).ok();
+                let boxed: Box<dyn Read + 'a> = Box::new(BufReader::with_capacity(1 << 20, file));
+                Ok(FitsReader::new(boxed, limits, len))
+            }
+            Input::Bytes(b) => {
+                let boxed: Box<dyn Read + 'a> = Box::new(Cursor::new(b));
+                Ok(FitsReader::new(boxed, limits, Some(b.len() as u64)))
+            }
+        }
+    }
+}
+
+/// What happened to one HDU.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HduAction {
+    Compressed(CompressSummary),
+    Decompressed { algorithm: String },
+    Copied,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HduReport {
+    /// HDU number in the input, from 1.
+    pub number: usize,
+    pub action: HduAction,
+}
+
+/// The outcome of one file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FileReport {
+    pub hdus: Vec<HduReport>,
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+}
+
+impl FileReport {
+    /// True when every HDU decodes to exactly the input.
+    pub fn lossless(&self) -> bool {
+        self.hdus.iter().all(|h| match &h.action {
+            HduAction::Compressed(s) => s.lossless,
+            _ => true,
+        })
+    }
+}
+
+fn in_file(e: Error, name: &Path) -> Error {
+    e.with_file(name)
+}
+
+fn empty_primary() -> Header {
+    let mut h = Header::new();
+    h.push(Card::new_logical("SIMPLE", true, Some("file does conform to FITS standard")));
+    h.push(Card::new_int("BITPIX", 8, Some("number of bits per data pixel")));
+    h.push(Card::new_int("NAXIS", 0, Some("number of data axes")));
+    h.push(Card::new_logical("EXTEND", true, Some("FITS dataset may contain extensions")));
+    h
+}
+
+fn write_header_and_data<W: Write>(
+    writer: &mut FitsWriter<W>,
+    mut header: Header,
+    data: &[u8],
+    checksums: bool,
+    ctx: &Context,
+) -> Result<()> {
+    if checksums {
+        set_checksums(&mut header, data);
+    }
+    writer.write(&header, data).map_err(|e| Error::io(ctx.clone(), e))
+}
+
+/// Compress every image HDU of `input` into `output` (no verification:
+/// [`compress_file`] adds that).
+pub fn compress_stream<W: Write>(input: Input, output: W, opts: &CompressOptions) -> Result<FileReport> {
+    let name = input.name();
+    let mut reader = input.reader(opts.limits)?;
+    let mut writer = FitsWriter::new(output);
+    let mut report = FileReport::default();
+    while let Some(hdu) = reader.next_hdu().map_err(|e| in_file(e, &name))? {
+        let ctx = Context { file: Some(name.clone()), hdu: Some(hdu.number), tile: None };
+        report.input_bytes += (hdu.raw_header.len() + hdu.data.len()) as u64;
+        let compressed = match hdu.kind() {
+            HduKind::Image => compress_image(&hdu, opts).map_err(|e| in_file(e, &name))?,
+            _ => None,
+        };
+        match compressed {
+            Some(c) => {
+                if hdu.is_primary() {
+                    // The image moves to extension 1 behind an empty primary.
+                    write_header_and_data(&mut writer, empty_primary(), &[], opts.checksums, &ctx)?;
+                }
+                write_header_and_data(&mut writer, c.header, &c.data, opts.checksums, &ctx)?;
+                report.hdus.push(HduReport { number: hdu.number, action: HduAction::Compressed(c.summary) });
+            }
+            None => {
+                writer.write_raw(&hdu).map_err(|e| Error::io(ctx.clone(), e))?;
+                report.hdus.push(HduReport { number: hdu.number, action: HduAction::Copied });
+            }
+        }
+    }
+    writer.flush().map_err(|e| Error::io(Context { file: Some(name), ..Default::default() }, e))?;
+    report.output_bytes = writer.bytes_written();
+    Ok(report)
+}
+
+/// One HDU of the decompressed view of a file.
+#[derive(Debug)]
+pub struct LogicalHdu {
+    /// HDU number in the compressed file (the table's number for images).
+    pub source_number: usize,
+    pub content: LogicalContent,
+}
+
+#[derive(Debug)]
+pub enum LogicalContent {
+    /// A decompressed image.
+    Image {
+        header: Header,
+        data: Vec<u8>,
+        info: CompressedImageInfo,
+        /// The compressed header (for ZSCALE ranges in lossy checks).
+        table_header: Header,
+    },
+    /// An HDU carried unchanged.
+    Raw(Hdu),
+}
+
+impl LogicalHdu {
+    pub fn header(&self) -> &Header {
+        match &self.content {
+            LogicalContent::Image { header, .. } => header,
+            LogicalContent::Raw(h) => &h.header,
+        }
+    }
+}
+
+/// Primary-array keywords of a compressed file that are carried into the
+/// restored primary image (as cfitsio's imcomp_copy_prime2img).
+fn extra_primary_cards(primary: &Header) -> Vec<Card> {
+    primary
+        .cards()
+        .iter()
+        .filter(|c| {
+            let k = c.keyword();
+            !(super::keywords::is_image_structural(k)
+                || matches!(k, "EXTNAME" | "HISTORY" | "COMMENT" | "")
+                || k.starts_with("NAXIS"))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Read a file as its decompressed HDUs, calling `each` for every one.
+pub fn for_each_logical_hdu(
+    input: Input,
+    limits: Limits,
+    verify_checksums: bool,
+    mut each: impl FnMut(LogicalHdu) -> Result<()>,
+) -> Result<()> {
+    let name = input.name();
+    let mut reader = input.reader(limits)?;
+    let mut pending: Option<Hdu> = None;
+    loop {
+        let hdu = match pending.take() {
+            Some(h) => h,
+            None => match reader.next_hdu().map_err(|e| in_file(e, &name))? {
+                Some(h) => h,
+                None => return Ok(()),
+            },
+        };
+        let mut as_primary = false;
+        let mut primary_extras = Vec::new();
+        let hdu = if hdu.is_primary() && hdu.image_axes().is_empty() {
+            // An empty primary followed by a compressed primary image
+            // (ZSIMPLE) is restored as one primary image, as funpack does.
+            match reader.next_hdu().map_err(|e| in_file(e, &name))? {
+                Some(next) if next.kind() == HduKind::CompressedImage && next.header.contains("ZSIMPLE") => {
+                    as_primary = true;
+                    primary_extras = extra_primary_cards(&hdu.header);
+                    next
+                }
+                next => {
+                    pending = next;
+                    each(LogicalHdu { source_number: hdu.number, content: LogicalContent::Raw(hdu) })?;
+                    continue;
+                }
+            }
+        } else {
+            hdu
+        };
+        if hdu.kind() != HduKind::CompressedImage {
+            each(LogicalHdu { source_number: hdu.number, content: LogicalContent::Raw(hdu) })?;
+            continue;
+        }
+        let ctx = Context { file: Some(name.clone()), hdu: Some(hdu.number), tile: None };
+        if verify_checksums {
+            if let Some(problem) = hdu.checksum_mismatch() {
+                return Err(Error::Checksum { context: ctx, message: problem });
+            }
+        }
+        let (info, data) = decompress_pixels(&hdu, &limits).map_err(|e| in_file(e, &name))?;
+        let mut header = restore_image_header(&hdu.header, info.pixel_type.bitpix(), &info.axes, as_primary);
+        if !primary_extras.is_empty() {
+            let at = 3 + info.axes.len() + usize::from(header.contains("EXTEND"));
+            for (i, c) in primary_extras.into_iter().enumerate() {
+                if !header.contains(c.keyword()) {
+                    header.insert(at + i, c);
+                }
+            }
+        }
+        let number = hdu.number;
+        each(LogicalHdu {
+            source_number: number,
+            content: LogicalContent::Image { header, data, info, table_header: hdu.header },
+        })?;
+    }
+}
+
+fn matches_selector(sel: &HduSelector, logical: &LogicalHdu, index: usize) -> bool {
+    match sel {
+        HduSelector::Extension(n) => *n == index,
+        HduSelector::Name(name) => logical
+            .header()
+            .get_string("EXTNAME")
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case(name.trim())),
+    }
+}
+
+/// Turn an IMAGE extension header into a primary header.
+fn extension_to_primary(header: &Header) -> Header {
+    let mut out = Header::new();
+    for c in header.cards() {
+        match c.keyword() {
+            "XTENSION" => out.push(Card::new_logical("SIMPLE", true, Some("file does conform to FITS standard"))),
+            "PCOUNT" | "GCOUNT" => {}
+            _ => out.push(c.clone()),
+        }
+    }
+    out
+}
+
+/// Decompress every compressed image of `input` into `output`.
+pub fn decompress_stream<W: Write>(input: Input, output: W, opts: &DecompressOptions) -> Result<FileReport> {
+    let name = input.name();
+    let mut writer = FitsWriter::new(output);
+    let mut report = FileReport::default();
+    if let Input::Path(p) = input {
+        report.input_bytes = fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    } else if let Input::Bytes(b) = input {
+        report.input_bytes = b.len() as u64;
+    }
+    let single = opts.hdus.as_ref().is_some_and(|s| s.len() == 1);
+    let mut index = 0usize; // logical position, funpack's extension number
+    let mut written = 0usize;
+    for_each_logical_hdu(input, opts.limits, opts.verify_checksums, |logical| {
+        let this = index;
+        index += 1;
+        if let Some(sel) = &opts.hdus {
+            if !sel.iter().any(|s| matches_selector(s, &logical, this)) {
+                return Ok(());
+            }
+        }
+        let ctx = Context { file: Some(name.clone()), hdu: Some(logical.source_number), tile: None };
+        let first = written == 0;
+        written += 1;
+        match logical.content {
+            LogicalContent::Image { header, data, info, table_header } => {
+                let header = if first && (single || this == 0) {
+                    restore_image_header(&table_header, info.pixel_type.bitpix(), &info.axes, true)
+                        .pipe_primary_fix(header)
+                } else {
+                    if first {
+                        write_header_and_data(&mut writer, empty_primary(), &[], opts.checksums, &ctx)?;
+                    }
+                    if header.contains("SIMPLE") {
+                        restore_image_header(&table_header, info.pixel_type.bitpix(), &info.axes, false)
+                    } else {
+                        header
+                    }
+                };
+                write_header_and_data(&mut writer, header, &data, opts.checksums, &ctx)?;
+                report.hdus.push(HduReport {
+                    number: logical.source_number,
+                    action: HduAction::Decompressed { algorithm: info.algorithm },
+                });
+            }
+            LogicalContent::Raw(hdu) => {
+                let selected_single_image = opts.hdus.is_some() && first && !hdu.is_primary();
+                if selected_single_image && hdu.kind() == HduKind::Image && single {
+                    let header = extension_to_primary(&hdu.header);
+                    write_header_and_data(&mut writer, header, hdu.data_bytes(), opts.checksums, &ctx)?;
+                } else {
+                    if selected_single_image {
+                        write_header_and_data(&mut writer, empty_primary(), &[], opts.checksums, &ctx)?;
+                    }
+                    writer.write_raw(&hdu).map_err(|e| Error::io(ctx.clone(), e))?;
+                }
+                report.hdus.push(HduReport { number: logical.source_number, action: HduAction::Copied });
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(sel) = &opts.hdus {
+        if written == 0 {
+            return Err(Error::bad_parameter(format!(
+                "{}: none of the HDUs {:?} was found",
+                name.display(),
+                sel
+            )));
+        }
+    }
+    writer.flush().map_err(|e| Error::io(Context { file: Some(name), ..Default::default() }, e))?;
+    report.output_bytes = writer.bytes_written();
+    Ok(report)
+}
+
+/// Small helper so the primary-restoring branch above reads as one expression.
+trait PrimaryFix {
+    fn pipe_primary_fix(self, restored_as_extension_or_primary: Header) -> Header;
+}
+
+impl PrimaryFix for Header {
+    /// `self` is the header restored as a primary; if the logical header
+    /// already was a primary (carrying the extra primary cards), keep it.
+    fn pipe_primary_fix(self, logical: Header) -> Header {
+        if logical.contains("SIMPLE") {
+            logical
+        } else {
+            self
+        }
+    }
+}
+
+/// Check that `packed` decodes to `source`: same HDUs in the same order,
+/// identical non-structural header cards, identical pixels for lossless
+/// HDUs (and within the quantization step for quantized ones), identical
+/// bytes for HDUs that were copied.
+pub fn verify_compressed(source: Input, packed: Input, limits: Limits) -> Result<()> {
+    let packed_name = packed.name();
+    let source_name = source.name();
+    let mut src = source.reader(limits)?;
+    let fail = |n: usize, m: String| Error::Verification {
+        context: Context { file: Some(packed_name.clone()), hdu: Some(n), tile: None },
+        message: m,
+    };
+    for_each_logical_hdu(packed, limits, true, |logical| {
+        let Some(orig) = src.next_hdu().map_err(|e| in_file(e, &source_name))? else {
+            return Err(fail(logical.source_number, "more HDUs than the source".into()));
+        };
+        match &logical.content {
+            LogicalContent::Raw(hdu) => {
+                if hdu.raw_header != orig.raw_header || hdu.data_bytes() != orig.data_bytes() {
+                    return Err(fail(hdu.number, format!("HDU {} was not copied unchanged", orig.number)));
+                }
+            }
+            LogicalContent::Image { header, data, info, table_header } => {
+                if non_structural(header) != non_structural(&orig.header) {
+                    return Err(fail(logical.source_number, format!("header cards of HDU {} differ", orig.number)));
+                }
+                let original = orig.data_bytes();
+                if original.len() < data.len() {
+                    return Err(fail(logical.source_number, "image sizes differ".into()));
+                }
+                let original = &original[..data.len()];
+                let lossy = info.quantize.is_some()
+                    || (info.algorithm == "HCOMPRESS_1"
+                        && info.params.get_float("SCALE").is_some_and(|s| s != 0.0));
+                if !lossy {
+                    if data.as_slice() != original {
+                        return Err(fail(
+                            logical.source_number,
+                            format!("decoded pixels of HDU {} differ from the source", orig.number),
+                        ));
+                    }
+                } else {
+                    check_lossy(original, data, info, table_header)
+                        .map_err(|m| fail(logical.source_number, m))?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if src.next_hdu().map_err(|e| in_file(e, &source_name))?.is_some() {
+        return Err(fail(0, "fewer HDUs than the source".into()));
+    }
+    Ok(())
+}
+
+/// A quantized image must keep NaNs where they were and stay within one
+/// quantization step (the largest ZSCALE of the HDU) of the source.
+fn check_lossy(original: &[u8], decoded: &[u8], info: &CompressedImageInfo, table_header: &Header) -> std::result::Result<(), String> {
+    let _ = table_header;
+    let values = |b: &[u8]| -> Vec<f64> {
+        match info.pixel_type {
+            PixelType::F32 => b.chunks_exact(4).map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64).collect(),
+            PixelType::F64 => b.chunks_exact(8).map(|c| f64::from_be_bytes(c.try_into().unwrap_or([0; 8]))).collect(),
+            PixelType::I16 => b.chunks_exact(2).map(|c| i16::from_be_bytes([c[0], c[1]]) as f64).collect(),
+            PixelType::I32 => b.chunks_exact(4).map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64).collect(),
+            PixelType::U8 => b.iter().map(|&v| v as f64).collect(),
+            PixelType::I64 => b.chunks_exact(8).map(|c| i64::from_be_bytes(c.try_into().unwrap_or([0; 8])) as f64).collect(),
+        }
+    };
+    let a = values(original);
+    let b = values(decoded);
+    // A bound that any correct quantization or lossy Hcompress satisfies,
+    // and a decoding error almost never does: the source's full range.
+    let finite: Vec<f64> = a.iter().copied().filter(|v| v.is_finite()).collect();
+    let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let span = (hi - lo).abs().max(1.0);
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        if x.is_nan() != y.is_nan() {
+            return Err(format!("pixel {i}: NaN not preserved"));
+        }
+        if x.is_finite() && (!y.is_finite() || (x - y).abs() > span) {
+            return Err(format!("pixel {i}: decoded {y} is far from the source {x}"));
+        }
+    }
+    Ok(())
+}
+
+/// Writes a CRC of everything that passes through, to check the file on
+/// disk afterwards.
+struct CrcWriter<W> {
+    inner: W,
+    crc: flate2::Crc,
+}
+
+impl<W: Write> Write for CrcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A temporary path beside `target`, in the same directory so the final
+/// rename is atomic.
+fn temp_path_for(target: &Path) -> PathBuf {
+    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{name}.fpack-ng-tmp.{}.{n}", std::process::id()))
+}
+
+/// Whether `path` is one of our temporary files (left by a killed run).
+pub fn is_temp_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.') && n.contains(".fpack-ng-tmp."))
+}
+
+/// Write `target` through a temporary file: `produce` writes the content,
+/// `check` reads the temporary file back, and only then is it renamed into
+/// place. On any error the temporary file is removed and `target` untouched.
+pub fn write_atomically<T>(
+    target: &Path,
+    overwrite: bool,
+    produce: impl FnOnce(&mut dyn Write) -> Result<T>,
+    check: impl FnOnce(&Path) -> Result<()>,
+) -> Result<T> {
+    let ctx = || Context { file: Some(target.to_path_buf()), ..Default::default() };
+    if !overwrite && target.exists() {
+        return Err(Error::bad_parameter(format!(
+            "{}: output file already exists (remove it, or use -F to replace the input)",
+            target.display()
+        )));
+    }
+    let temp = temp_path_for(target);
+    let result = (|| {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(|e| Error::io(ctx(), e))?;
+        let mut out = CrcWriter { inner: BufWriter::with_capacity(1 << 20, file), crc: flate2::Crc::new() };
+        let value = produce(&mut out)?;
+        out.flush().map_err(|e| Error::io(ctx(), e))?;
+        let (crc, len) = (out.crc.sum(), out.crc.amount());
+        let file = out.inner.into_inner().map_err(|e| Error::io(ctx(), e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(ctx(), e))?;
+        drop(file);
+        // The bytes on disk are the bytes we wrote.
+        let mut reread = flate2::Crc::new();
+        let mut f = BufReader::new(File::open(&temp).map_err(|e| Error::io(ctx(), e))?);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).map_err(|e| Error::io(ctx(), e))?;
+            if n == 0 {
+                break;
+            }
+            reread.update(&buf[..n]);
+        }
+        if reread.sum() != crc || u64::from(reread.amount()) != u64::from(len) {
+            return Err(Error::Verification { context: ctx(), message: "the file on disk differs from what was written".into() });
+        }
+        check(&temp)?;
+        fs::rename(&temp, target).map_err(|e| Error::io(ctx(), e))?;
+        if let Some(dir) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // Make the rename itself durable; not all systems allow this.
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(value)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// What to do with the input once the output is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputAfter {
+    Keep,
+    /// fpack/funpack `-D`.
+    Delete,
+}
+
+/// Compress `input` into `output` safely (temporary file, full decode and
+/// comparison, rename). `output == input` replaces the input (fpack `-F`).
+pub fn compress_file(
+    input: &Path,
+    output: &Path,
+    opts: &CompressOptions,
+    overwrite: bool,
+    after: InputAfter,
+) -> Result<FileReport> {
+    let same = output == input;
+    let report = write_atomically(
+        output,
+        overwrite || same,
+        |w| compress_stream(Input::Path(input), w, opts),
+        |temp| verify_compressed(Input::Path(input), Input::Path(temp), opts.limits),
+    )?;
+    if after == InputAfter::Delete && !same {
+        fs::remove_file(input).map_err(|e| Error::io(Context::default(), e).with_file(input))?;
+    }
+    Ok(report)
+}
+
+/// Decompress `input` into `output` safely. The output is re-read and
+/// checked against what was written before it is renamed into place.
+pub fn decompress_file(
+    input: &Path,
+    output: &Path,
+    opts: &DecompressOptions,
+    overwrite: bool,
+    after: InputAfter,
+) -> Result<FileReport> {
+    let same = output == input;
+    let report = write_atomically(
+        output,
+        overwrite || same,
+        |w| decompress_stream(Input::Path(input), w, opts),
+        |temp| {
+            // The result must itself be readable FITS from end to end.
+            let mut r = Input::Path(temp).reader(opts.limits)?;
+            while r.next_hdu()?.is_some() {}
+            Ok(())
+        },
+    )?;
+    if after == InputAfter::Delete && !same {
+        fs::remove_file(input).map_err(|e| Error::io(Context::default(), e).with_file(input))?;
+    }
+    Ok(report)
+}
