@@ -149,6 +149,16 @@ pub fn compress_stream<W: Write>(input: Input, output: W, opts: &CompressOptions
     Ok(report)
 }
 
+/// Call `each` for every HDU of a file as stored (no decoding).
+pub fn for_each_raw_hdu(input: Input, limits: Limits, mut each: impl FnMut(Hdu) -> Result<()>) -> Result<()> {
+    let name = input.name();
+    let mut reader = input.reader(limits)?;
+    while let Some(hdu) = reader.next_hdu().map_err(|e| in_file(e, &name))? {
+        each(hdu)?;
+    }
+    Ok(())
+}
+
 /// One HDU of the decompressed view of a file.
 #[derive(Debug)]
 pub struct LogicalHdu {
