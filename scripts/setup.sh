@@ -20,7 +20,6 @@ frame=../shared/corpus/train/saao1m_ste3_a8280271.fits
 for f in "$work"/*.fits; do
     "$bin/fpack-ng" -v "$f"
     "$bin/funpack-ng" -v -O "$f.restored" "$f.fz"
-    if cmp -s <("$bin/funpack-ng" -S -C "$f.fz") <(cat "$f.restored" | "$bin/funpack-ng" -S -C - 2>/dev/null || true); then :; fi
     python3 - "$f" "$f.restored" <<'PY'
 import sys, numpy as np
 from astropy.io import fits
