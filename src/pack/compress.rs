@@ -254,6 +254,7 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
     }
     let image = &image[..expected];
 
+    let no_compress = codec.id() == "NOCOMPRESS";
     let dither_seed = if quantized { seed_for(&plan, &grid.gather(image, elem, 0)) } else { 0 };
     let qspec = plan.quantize.unwrap_or(QuantizeSpec { method: QuantizeMethod::SubtractiveDither1, level: 4.0 });
 
@@ -270,8 +271,11 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
                 source,
             };
             if !quantized {
-                let compressed = codec.encode(&pixels, &spec).map_err(codec_error)?;
-                return Ok(TileRow { compressed, ..Default::default() });
+                let coded = codec.encode(&pixels, &spec).map_err(codec_error)?;
+                if no_compress {
+                    return Ok(TileRow { uncompressed: coded, ..Default::default() });
+                }
+                return Ok(TileRow { compressed: coded, ..Default::default() });
             }
             let (width, height) = spec.width_height();
             let q = match &pixels {
@@ -283,7 +287,7 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
                 Some(q) => {
                     let ints = Pixels::I32(q.values);
                     let compressed = codec.encode(&ints, &spec).map_err(codec_error)?;
-                    Ok(TileRow { compressed, gzip_fallback: Vec::new(), zscale: q.scale, zzero: q.zero })
+                    Ok(TileRow { compressed, zscale: q.scale, zzero: q.zero, ..Default::default() })
                 }
                 None => {
                     // Not quantizable (e.g. no noise): stored losslessly, as cfitsio does.
@@ -294,7 +298,7 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
                         algorithm: "GZIP_1".into(),
                         source,
                     })?;
-                    Ok(TileRow { compressed: Vec::new(), gzip_fallback: gz, zscale: 0.0, zzero: 0.0 })
+                    Ok(TileRow { gzip_fallback: gz, ..Default::default() })
                 }
             }
         })
@@ -307,6 +311,14 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
     let layout = Layout {
         heap_element: codec.heap_element(),
         gzip_fallback: any_fallback,
+        uncompressed_element: no_compress.then_some(match coded_type {
+            PixelType::U8 => 'B',
+            PixelType::I16 => 'I',
+            PixelType::I32 => 'J',
+            PixelType::I64 => 'K',
+            PixelType::F32 => 'E',
+            PixelType::F64 => 'D',
+        }),
         scale_zero: quantized,
         zblank_column: false,
     };
