@@ -955,11 +955,3 @@ mod tests {
         );
     }
 }
-
-pub fn dither_seed_from_clock() -> i32 {
-    1
-}
-
-pub fn dither_seed_from_bytes(_first_tile: &[u8]) -> i32 {
-    1
-}
