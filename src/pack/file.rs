@@ -321,18 +321,19 @@ pub fn decompress_stream<W: Write>(input: Input, output: W, opts: &DecompressOpt
         written += 1;
         match logical.content {
             LogicalContent::Image { header, data, info, table_header } => {
-                let header = if first && (single || this == 0) {
-                    restore_image_header(&table_header, info.pixel_type.bitpix(), &info.axes, true)
-                        .pipe_primary_fix(header)
-                } else {
-                    if first {
-                        write_header_and_data(&mut writer, empty_primary(), &[], opts.checksums, &ctx)?;
-                    }
-                    if header.contains("SIMPLE") {
-                        restore_image_header(&table_header, info.pixel_type.bitpix(), &info.axes, false)
-                    } else {
-                        header
-                    }
+                let restore = |as_primary| {
+                    restore_image_header(&table_header, info.pixel_type.bitpix(), &info.axes, as_primary)
+                };
+                let becomes_primary = first && (single || this == 0);
+                if first && !becomes_primary {
+                    write_header_and_data(&mut writer, empty_primary(), &[], opts.checksums, &ctx)?;
+                }
+                // `header` was restored as a primary only when the file's
+                // empty primary was merged into it.
+                let header = match (becomes_primary, header.contains("SIMPLE")) {
+                    (true, true) | (false, false) => header,
+                    (true, false) => restore(true),
+                    (false, true) => restore(false),
                 };
                 write_header_and_data(&mut writer, header, &data, opts.checksums, &ctx)?;
                 report.hdus.push(HduReport {
@@ -368,23 +369,6 @@ pub fn decompress_stream<W: Write>(input: Input, output: W, opts: &DecompressOpt
     writer.flush().map_err(|e| Error::io(Context { file: Some(name), ..Default::default() }, e))?;
     report.output_bytes = writer.bytes_written();
     Ok(report)
-}
-
-/// Small helper so the primary-restoring branch above reads as one expression.
-trait PrimaryFix {
-    fn pipe_primary_fix(self, restored_as_extension_or_primary: Header) -> Header;
-}
-
-impl PrimaryFix for Header {
-    /// `self` is the header restored as a primary; if the logical header
-    /// already was a primary (carrying the extra primary cards), keep it.
-    fn pipe_primary_fix(self, logical: Header) -> Header {
-        if logical.contains("SIMPLE") {
-            logical
-        } else {
-            self
-        }
-    }
 }
 
 /// Check that `packed` decodes to `source`: same HDUs in the same order,
