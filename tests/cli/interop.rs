@@ -69,6 +69,52 @@ fn produced(r: &Run, out: &Path) -> Result<(), String> {
     }
 }
 
+/// The ZCMPTYPE the user asked for with these flags.
+fn requested_codec(mode: &str) -> &'static str {
+    let f = flags(mode);
+    let has = |x: &str| f.iter().any(|a| a == x);
+    if has("-g2") {
+        "GZIP_2"
+    } else if has("-g") || has("-g1") {
+        "GZIP_1"
+    } else if has("-h") {
+        "HCOMPRESS_1"
+    } else if has("-p") {
+        "PLIO_1"
+    } else if has("-d") {
+        "NOCOMPRESS"
+    } else {
+        "RICE_1"
+    }
+}
+
+/// What fpack-ng must write for an HDU with this ZBITPIX, losslessly:
+/// `Some(codec)`, or `None` when any lossless codec is acceptable (HCOMPRESS_1
+/// or PLIO_1 on data that cfitsio's fpack also refuses for that codec).
+/// Floating-point and 64-bit images take the requested codec only if it can
+/// hold them losslessly (GZIP_1, GZIP_2, NOCOMPRESS), else GZIP_2.
+fn expected_codec(mode: &str, zbitpix: i64, cfitsio_accepts: bool) -> Option<&'static str> {
+    let req = requested_codec(mode);
+    if zbitpix < 0 || zbitpix == 64 {
+        return Some(if matches!(req, "GZIP_1" | "GZIP_2" | "NOCOMPRESS") { req } else { "GZIP_2" });
+    }
+    if matches!(req, "HCOMPRESS_1" | "PLIO_1") && !cfitsio_accepts {
+        return None;
+    }
+    Some(req)
+}
+
+/// (ZBITPIX, ZCMPTYPE) of every compressed HDU of a file.
+fn codecs_of(fz: &Path) -> Result<Vec<(i64, String)>, String> {
+    let (_, h) = split_file(fz)?;
+    Ok(h.iter()
+        .filter(|x| x.is_compressed_image())
+        .map(|x| {
+            (x.int("ZBITPIX").unwrap_or(0), x.value("ZCMPTYPE").unwrap_or_default())
+        })
+        .collect())
+}
+
 struct Ctx {
     report: Report,
     py: Mutex<Py>,
@@ -132,6 +178,7 @@ fn setup(name: &str) -> Option<Ctx> {
 #[test]
 fn a_fpackng_output_restored_by_cfitsio_funpack() {
     let Some(funpack) = require_tool("funpack") else { return };
+    let fpack = require_tool("fpack");
     let Some(ctx) = setup("(a)+(c)+(d): fpack-ng -> cfitsio funpack / astropy / fitsverify") else { return };
     let inputs = all_inputs();
     let fpackng = fpack_ng();
@@ -156,6 +203,33 @@ fn a_fpackng_output_restored_by_cfitsio_funpack() {
                 continue;
             }
             ctx.report.pass(&inp.label, ml, "fpack-ng runs", "");
+            // The codec actually written.
+            let cfitsio_accepts = match (requested_codec(mode), &fpack) {
+                ("HCOMPRESS_1" | "PLIO_1", Some(fp)) => {
+                    let mut a = flags(mode);
+                    a.extend(["-C".into(), "-S".into(), p2s(&inp.path)]);
+                    run_tool(fp, a).ok()
+                }
+                _ => true,
+            };
+            match codecs_of(&fz) {
+                Ok(cs) => {
+                    let bad: Vec<String> = cs
+                        .iter()
+                        .filter_map(|(zb, c)| match expected_codec(mode, *zb, cfitsio_accepts) {
+                            Some(e) if e != c => Some(format!("ZBITPIX={zb}: wrote {c}, expected {e}")),
+                            _ => None,
+                        })
+                        .collect();
+                    let used: Vec<&str> = cs.iter().map(|c| c.1.as_str()).collect();
+                    if bad.is_empty() {
+                        ctx.report.pass(&inp.label, ml, "codec as requested", if cfitsio_accepts { String::new() } else { format!("cfitsio refuses {mode} here; fpack-ng wrote {used:?}") });
+                    } else {
+                        ctx.report.fail(&inp.label, ml, "codec as requested", bad.join("; "));
+                    }
+                }
+                Err(e) => ctx.report.fail(&inp.label, ml, "codec as requested", e),
+            }
             ctx.verify(&inp.label, ml, "(d) fitsverify fpack-ng .fz", &fz, &inp.path);
             ctx.compare(&inp.label, ml, "(c) astropy reads .fz = original", "astropy_fz", &[&fz, &inp.path]);
             let r = run_tool(&funpack, args_o("", &[], &back, &fz));
@@ -227,7 +301,7 @@ fn b_cfitsio_fpack_output_restored_by_funpackng() {
                 );
                 continue;
             }
-            ctx.compare(&inp.label, mode, "(b) funpack-ng = funpack", "values", &[&ours, &refo]);
+            ctx.compare(&inp.label, mode, "(b) funpack-ng = funpack", "values", &[&ours, &refo, &fz]);
             ctx.verify(&inp.label, mode, "(d) fitsverify funpack-ng out", &ours, &inp.path);
             tmp.clear();
         }
@@ -260,6 +334,7 @@ fn c_quantized_fpackng_read_by_astropy_funpack_and_funpackng() {
                 continue;
             }
             ctx.verify(&inp.label, mode, "(d) fitsverify fpack-ng .fz", &fz, &inp.path);
+            check_quantized_header(&ctx.report, inp, mode, &fz);
             let r = run_tool(&funpackng, args_o("", &[], &ours, &fz));
             if let Err(e) = produced(&r, &ours) {
                 ctx.report.fail(&inp.label, mode, "funpack-ng reads fpack-ng -q", e);
@@ -270,7 +345,7 @@ fn c_quantized_fpackng_read_by_astropy_funpack_and_funpackng() {
             let r = run_tool(&funpack, args_o("", &[], &refo, &fz));
             match produced(&r, &refo) {
                 Ok(()) => {
-                    ctx.compare(&inp.label, mode, "cfitsio funpack = funpack-ng (-q)", "values", &[&ours, &refo]);
+                    ctx.compare(&inp.label, mode, "cfitsio funpack = funpack-ng (-q)", "values", &[&ours, &refo, &fz]);
                 }
                 Err(e) => ctx.report.fail(&inp.label, mode, "cfitsio funpack = funpack-ng (-q)", e),
             }
@@ -282,6 +357,53 @@ fn c_quantized_fpackng_read_by_astropy_funpack_and_funpackng() {
         }
     });
     ctx.report.finish();
+}
+
+/// Floating-point HDUs written with -q must carry the requested codec and
+/// ZQUANTIZ (except a constant image, which cannot be quantized).
+fn check_quantized_header(report: &Report, inp: &Input, mode: &str, fz: &Path) {
+    let check = "-q: codec and ZQUANTIZ as requested";
+    let f = flags(mode);
+    let method = if f.iter().any(|a| a.starts_with("-q0")) {
+        "NO_DITHER"
+    } else if f.iter().any(|a| a.starts_with("-qz")) {
+        "SUBTRACTIVE_DITHER_2"
+    } else {
+        "SUBTRACTIVE_DITHER_1"
+    };
+    // cfitsio names RICE_1 "RICE_ONE" with SUBTRACTIVE_DITHER_2, so that
+    // readers that predate that method refuse the file.
+    let codec = match requested_codec(mode) {
+        "RICE_1" if method == "SUBTRACTIVE_DITHER_2" => "RICE_ONE",
+        c => c,
+    };
+    let (_, h) = match split_file(fz) {
+        Ok(x) => x,
+        Err(e) => return report.fail(&inp.label, mode, check, e),
+    };
+    let constant = inp.label.contains("constant");
+    let mut bad = Vec::new();
+    for (i, x) in h.iter().enumerate().filter(|(_, x)| x.is_compressed_image()) {
+        if x.int("ZBITPIX").unwrap_or(0) >= 0 {
+            continue;
+        }
+        let q = x.value("ZQUANTIZ");
+        let c = x.value("ZCMPTYPE").unwrap_or_default();
+        if constant {
+            continue;
+        }
+        if q.as_deref() != Some(method) {
+            bad.push(format!("HDU {i}: ZQUANTIZ {q:?}, expected {method}"));
+        }
+        if c != codec {
+            bad.push(format!("HDU {i}: ZCMPTYPE {c}, expected {codec}"));
+        }
+    }
+    if bad.is_empty() {
+        report.pass(&inp.label, mode, check, "");
+    } else {
+        report.fail(&inp.label, mode, check, bad.join("; "));
+    }
 }
 
 // --------------------------------------------------------------------- size
@@ -471,6 +593,26 @@ fn roundtrip_fpackng_funpackng_is_exact() {
                 let _ = std::fs::remove_file(&fz);
                 let _ = std::fs::remove_file(&back);
             }
+        }
+        // The output must not depend on the thread count.
+        {
+            let a = tmp.join("t1.fz");
+            let b = tmp.join("t3.fz");
+            let check = "--threads 1 = --threads 3";
+            let r1 = run_tool(&fpackng, args_o("-C --threads 1", &[], &a, &inp.path));
+            let r2 = run_tool(&fpackng, args_o("-C --threads 3", &[], &b, &inp.path));
+            match (produced(&r1, &a), produced(&r2, &b)) {
+                (Ok(()), Ok(())) => {
+                    if std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap() {
+                        report.pass(&inp.label, "-C", check, "");
+                    } else {
+                        report.fail(&inp.label, "-C", check, "fpack-ng -C output differs between --threads 1 and --threads 3");
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => report.fail(&inp.label, "-C", check, e),
+            }
+            let _ = std::fs::remove_file(&a);
+            let _ = std::fs::remove_file(&b);
         }
         // -qt (seed from the first tile) must be reproducible.
         if float {

@@ -429,13 +429,27 @@ impl RawHdu {
         card.get(..8).unwrap_or(card).trim_end()
     }
 
-    /// The raw value text of `kw` (first occurrence), quotes kept.
+    /// The value text of `kw` (first occurrence): a string without its quotes
+    /// and trailing blanks, anything else without its comment.
     pub fn value(&self, kw: &str) -> Option<String> {
         self.cards.iter().find(|c| Self::keyword(c) == kw && c.get(8..10) == Some("= ")).map(|c| {
             let v = &c[10..];
             let t = v.trim_start();
-            if t.starts_with('\'') {
-                t.trim_end().to_string()
+            if let Some(rest) = t.strip_prefix('\'') {
+                let mut out = String::new();
+                let mut it = rest.chars().peekable();
+                while let Some(ch) = it.next() {
+                    if ch == '\'' {
+                        if it.peek() == Some(&'\'') {
+                            it.next();
+                            out.push('\'');
+                            continue;
+                        }
+                        break;
+                    }
+                    out.push(ch);
+                }
+                out.trim_end().to_string()
             } else {
                 v.split('/').next().unwrap().trim().to_string()
             }
