@@ -330,7 +330,7 @@ fn fpack_one(f: &str, p: &Parsed, opts: &CompressOptions) -> Result<()> {
             out.write_all(&buf).and_then(|_| out.flush()).context("writing standard output")?;
         } else {
             let target = PathBuf::from(p.value("-O").unwrap_or_default());
-            fpackng::pack::file::write_atomically(&target, false, |w| w.write_all(&buf).map_err(|e| fpackng::Error::io(Default::default(), e)), |_| Ok(()))?;
+            fpackng::pack::file::write_atomically(&target, fpackng::pack::file::WriteMode { overwrite: false, durable: false, reread: true }, |w| w.write_all(&buf).map_err(|e| fpackng::Error::io(Default::default(), e)), |_| Ok(()))?;
         }
         if after == InputAfter::Delete && f != "-" {
             std::fs::remove_file(f).with_context(|| format!("{f}: deleting the input"))?;
@@ -442,7 +442,7 @@ fn funpack_one(f: &str, p: &Parsed, opts: &DecompressOptions) -> Result<()> {
             out.write_all(&buf).and_then(|_| out.flush()).context("writing standard output")?;
         } else {
             let target = PathBuf::from(p.value("-O").unwrap_or_default());
-            fpackng::pack::file::write_atomically(&target, false, |w| w.write_all(&buf).map_err(|e| fpackng::Error::io(Default::default(), e)), |_| Ok(()))?;
+            fpackng::pack::file::write_atomically(&target, fpackng::pack::file::WriteMode { overwrite: false, durable: false, reread: true }, |w| w.write_all(&buf).map_err(|e| fpackng::Error::io(Default::default(), e)), |_| Ok(()))?;
         }
         if after == InputAfter::Delete && f != "-" {
             std::fs::remove_file(f).with_context(|| format!("{f}: deleting the input"))?;
