@@ -204,10 +204,15 @@ pub fn resolve_tile_axes(image: &[usize], tiling: &Tiling, algorithm: &str) -> R
     Ok(tile)
 }
 
-fn seed_for(plan: &Plan, first_tile: &[u8]) -> i32 {
+fn seed_for(plan: &Plan, first_tile: &Pixels) -> i32 {
     match plan.dither_seed {
         DitherSeed::Clock => quantize::dither_seed_from_clock(),
-        DitherSeed::FirstTile => quantize::dither_seed_from_bytes(first_tile),
+        // As fpack -qt: a checksum of the first tile's values.
+        DitherSeed::FirstTile => match first_tile {
+            Pixels::F32(v) => quantize::dither_seed_from_f32_tile(v),
+            Pixels::F64(v) => quantize::dither_seed_from_f64_tile(v),
+            other => quantize::dither_seed_from_bytes(&other.to_be_bytes()),
+        },
         DitherSeed::Fixed(n) => n,
     }
 }
@@ -254,12 +259,22 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
     }
     let image = &image[..expected];
 
-    let dither_seed = if quantized { seed_for(&plan, &grid.gather(image, elem, 0)) } else { 0 };
-    let qspec = plan.quantize.unwrap_or(QuantizeSpec { method: QuantizeMethod::SubtractiveDither1, level: 4.0 });
+    let no_compress = codec.id() == "NOCOMPRESS";
+    let dither_seed = if quantized {
+        seed_for(&plan, &Pixels::from_be_bytes(pixel_type, &grid.gather(image, elem, 0)))
+    } else {
+        0
+    };
+    let mut qspec = plan.quantize.unwrap_or(QuantizeSpec { method: QuantizeMethod::SubtractiveDither1, level: 4.0 });
+    if codec.id() == "HCOMPRESS_1" && qspec.method == QuantizeMethod::SubtractiveDither2 {
+        // As cfitsio: HCOMPRESS_1 cannot keep exact zeros.
+        qspec.method = QuantizeMethod::SubtractiveDither1;
+    }
 
-    let rows: Vec<TileRow> = (0..grid.n_tiles())
+    // Each tile: its table row, and whether it held null (NaN) pixels.
+    let tiles: Vec<(TileRow, bool)> = (0..grid.n_tiles())
         .into_par_iter()
-        .map(|index| -> Result<TileRow> {
+        .map(|index| -> Result<(TileRow, bool)> {
             let (_, shape) = grid.tile_bounds(index);
             let bytes = grid.gather(image, elem, index);
             let pixels = Pixels::from_be_bytes(pixel_type, &bytes);
@@ -270,10 +285,16 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
                 source,
             };
             if !quantized {
-                let compressed = codec.encode(&pixels, &spec).map_err(codec_error)?;
-                return Ok(TileRow { compressed, ..Default::default() });
+                let coded = codec.encode(&pixels, &spec).map_err(codec_error)?;
+                if no_compress {
+                    return Ok((TileRow { uncompressed: coded, ..Default::default() }, false));
+                }
+                return Ok((TileRow { compressed: coded, ..Default::default() }, false));
             }
-            let (width, height) = spec.width_height();
+            // cfitsio's view of a tile for noise estimation: the first axis
+            // longer than 1 is the row length.
+            let width = shape.iter().copied().find(|&d| d > 1).unwrap_or(1);
+            let height = shape.iter().product::<usize>() / width;
             let q = match &pixels {
                 Pixels::F32(v) => quantize::quantize_f32(v, width, height, index + 1, dither_seed, &qspec),
                 Pixels::F64(v) => quantize::quantize_f64(v, width, height, index + 1, dither_seed, &qspec),
@@ -281,9 +302,10 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
             };
             match q {
                 Some(q) => {
+                    let any_null = q.any_null;
                     let ints = Pixels::I32(q.values);
                     let compressed = codec.encode(&ints, &spec).map_err(codec_error)?;
-                    Ok(TileRow { compressed, gzip_fallback: Vec::new(), zscale: q.scale, zzero: q.zero })
+                    Ok((TileRow { compressed, zscale: q.scale, zzero: q.zero, ..Default::default() }, any_null))
                 }
                 None => {
                     // Not quantizable (e.g. no noise): stored losslessly, as cfitsio does.
@@ -294,19 +316,33 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
                         algorithm: "GZIP_1".into(),
                         source,
                     })?;
-                    Ok(TileRow { compressed: Vec::new(), gzip_fallback: gz, zscale: 0.0, zzero: 0.0 })
+                    // The original bits are kept exactly (cfitsio would
+                    // canonicalise NaNs here); nulls still need ZBLANK.
+                    let any_null = match &pixels {
+                        Pixels::F32(v) => v.iter().any(|x| !x.is_finite()),
+                        Pixels::F64(v) => v.iter().any(|x| !x.is_finite()),
+                        _ => false,
+                    };
+                    Ok((TileRow { gzip_fallback: gz, ..Default::default() }, any_null))
                 }
             }
         })
         .collect::<Result<_>>()?;
 
+    let any_null = tiles.iter().any(|(_, null)| *null);
+    let rows: Vec<TileRow> = tiles.into_iter().map(|(row, _)| row).collect();
     let any_fallback = rows.iter().any(|r| !r.gzip_fallback.is_empty());
-    let any_null = quantized
-        && rows.iter().any(|r| !r.compressed.is_empty())
-        && hdu_has_nan(image, pixel_type);
     let layout = Layout {
         heap_element: codec.heap_element(),
         gzip_fallback: any_fallback,
+        uncompressed_element: no_compress.then_some(match coded_type {
+            PixelType::U8 => 'B',
+            PixelType::I16 => 'I',
+            PixelType::I32 => 'J',
+            PixelType::I64 => 'K',
+            PixelType::F32 => 'E',
+            PixelType::F64 => 'D',
+        }),
         scale_zero: quantized,
         zblank_column: false,
     };
@@ -315,7 +351,18 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
     for (i, t) in tile_axes.iter().enumerate() {
         cards.push(Card::new_int(&format!("ZTILE{}", i + 1), *t as i64, Some("size of tiles to be compressed")));
     }
-    cards.push(Card::new_string("ZCMPTYPE", codec.id(), Some("compression algorithm")));
+    // cfitsio marks SUBTRACTIVE_DITHER_2 Rice files as 'RICE_ONE' so that
+    // readers too old to restore exact zeros refuse them instead of
+    // returning wrong values.
+    let zcmptype = if quantized && qspec.method == QuantizeMethod::SubtractiveDither2 && codec.id() == "RICE_1" {
+        "RICE_ONE"
+    } else {
+        codec.id()
+    };
+    cards.push(Card::new_string("ZCMPTYPE", zcmptype, Some("compression algorithm")));
+    if quantized && any_null {
+        cards.push(Card::new_int("ZBLANK", NULL_VALUE as i64, Some("null value in the compressed integer array")));
+    }
     for (i, (name, value)) in params.0.iter().enumerate() {
         let n = i + 1;
         cards.push(Card::new_string(&format!("ZNAME{n}"), name, Some("compression parameter name")));
@@ -344,9 +391,6 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
         if qspec.method != QuantizeMethod::NoDither {
             header.push(Card::new_int("ZDITHER0", dither_seed as i64, Some("dithering offset when quantizing floats")));
         }
-        if any_null {
-            header.push(Card::new_int("ZBLANK", NULL_VALUE as i64, Some("null value in the compressed integer array")));
-        }
     }
     let mut notes = plan.notes;
     if any_fallback {
@@ -362,16 +406,4 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
         notes,
     };
     Ok(Some(CompressedHdu { header, data, summary }))
-}
-
-fn hdu_has_nan(image: &[u8], pixel_type: PixelType) -> bool {
-    match pixel_type {
-        PixelType::F32 => image
-            .chunks_exact(4)
-            .any(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]).is_nan()),
-        PixelType::F64 => image
-            .chunks_exact(8)
-            .any(|c| f64::from_be_bytes(c.try_into().unwrap_or([0; 8])).is_nan()),
-        _ => false,
-    }
 }

@@ -113,137 +113,182 @@ fn pixels_to_i32(p: Pixels) -> Option<Vec<i32>> {
     })
 }
 
+/// Decodes the tiles of one compressed HDU, one at a time or in parallel,
+/// after every table-level check has passed.
+pub struct TileDecoder<'a> {
+    pub info: CompressedImageInfo,
+    pub grid: TileGrid,
+    table: CompressedTable<'a>,
+    codec: &'static dyn crate::codec::Codec,
+    ctx: Context,
+    compressed_col: Option<usize>,
+    gzip_col: Option<usize>,
+    raw_col: Option<usize>,
+    scale_col: Option<usize>,
+    zero_col: Option<usize>,
+    blank_col: Option<usize>,
+    scale_key: Option<f64>,
+    zero_key: Option<f64>,
+    blank_key: Option<i32>,
+}
+
+impl<'a> TileDecoder<'a> {
+    pub fn new(hdu: &'a Hdu, limits: &Limits) -> Result<Self> {
+        let ctx = Context::hdu(hdu.number);
+        let info = CompressedImageInfo::parse(&hdu.header, &ctx)?;
+        let codec = codec::find(&info.algorithm).ok_or_else(|| {
+            Error::unsupported(
+                ctx.clone(),
+                format!("unknown compression algorithm ZCMPTYPE = '{}'", info.algorithm),
+            )
+        })?;
+        let grid = TileGrid::new(&info.axes, &info.tile_axes, limits, &ctx)?;
+        let total = (grid.n_pixels() as u128) * info.pixel_type.size() as u128;
+        if total > u128::from(limits.max_hdu_bytes) {
+            return Err(Error::LimitExceeded {
+                context: ctx,
+                what: "the decompressed image size in bytes".into(),
+                value: total,
+                limit: limits.max_hdu_bytes.into(),
+            });
+        }
+        let table = CompressedTable::parse(&hdu.header, hdu.data_bytes(), &ctx)?;
+        if table.n_rows() != grid.n_tiles() {
+            return Err(Error::malformed(
+                ctx,
+                format!(
+                    "the table has {} rows but the image needs {} tiles",
+                    table.n_rows(),
+                    grid.n_tiles()
+                ),
+            ));
+        }
+        let compressed_col = table.column("COMPRESSED_DATA");
+        let gzip_col = table.column("GZIP_COMPRESSED_DATA");
+        let raw_col = table.column("UNCOMPRESSED_DATA");
+        if compressed_col.is_none() && gzip_col.is_none() && raw_col.is_none() {
+            return Err(Error::malformed(ctx, "no COMPRESSED_DATA column"));
+        }
+        Ok(TileDecoder {
+            scale_col: table.column("ZSCALE"),
+            zero_col: table.column("ZZERO"),
+            blank_col: table.column("ZBLANK"),
+            scale_key: hdu.header.get_float("ZSCALE"),
+            zero_key: hdu.header.get_float("ZZERO"),
+            blank_key: hdu.header.get_int("ZBLANK").and_then(|v| i32::try_from(v).ok()),
+            info,
+            grid,
+            table,
+            codec,
+            ctx,
+            compressed_col,
+            gzip_col,
+            raw_col,
+        })
+    }
+
+    pub fn n_tiles(&self) -> usize {
+        self.grid.n_tiles()
+    }
+
+    /// Decode tile `index` (from 0) into its big-endian pixel bytes.
+    pub fn decode_tile(&self, index: usize) -> Result<Vec<u8>> {
+        let info = &self.info;
+        let table = &self.table;
+        let elem = info.pixel_type.size();
+        let coded_type = if info.quantize.is_some() { PixelType::I32 } else { info.pixel_type };
+        let tctx = self.ctx.clone().tile(index + 1);
+        let (_, shape) = self.grid.tile_bounds(index);
+        let n = shape.iter().product::<usize>();
+        let codec_err = |algorithm: &str, source| Error::Codec {
+            context: tctx.clone(),
+            algorithm: algorithm.to_string(),
+            source,
+        };
+        let main = match self.compressed_col {
+            Some(c) => table.var_bytes(index, c)?,
+            None => &[],
+        };
+        if main.is_empty() {
+            if let Some(g) = self.gzip_col {
+                let bytes = table.var_bytes(index, g)?;
+                if !bytes.is_empty() {
+                    // Stored losslessly because it could not be quantized.
+                    let gzip = codec::find("GZIP_1").expect("GZIP_1 is registered");
+                    let params = Params::new();
+                    let spec = TileSpec { shape: &shape, pixel_type: info.pixel_type, params: &params };
+                    let p = gzip.decode(bytes, &spec).map_err(|e| codec_err("GZIP_1", e))?;
+                    return Ok(p.to_be_bytes());
+                }
+            }
+            if let Some(r) = self.raw_col {
+                let bytes = table.var_bytes(index, r)?;
+                let stored = match table.var_element(r) {
+                    Some('B') => PixelType::U8,
+                    Some('I') => PixelType::I16,
+                    Some('J') => PixelType::I32,
+                    Some('K') => PixelType::I64,
+                    Some('E') => PixelType::F32,
+                    Some('D') => PixelType::F64,
+                    other => return Err(Error::malformed(tctx, format!("UNCOMPRESSED_DATA of type {other:?}"))),
+                };
+                if stored != info.pixel_type || bytes.len() != n * elem {
+                    return Err(Error::malformed(tctx, "UNCOMPRESSED_DATA does not match the tile"));
+                }
+                return Ok(bytes.to_vec());
+            }
+        }
+        let spec = TileSpec { shape: &shape, pixel_type: coded_type, params: &info.params };
+        let pixels = self.codec.decode(main, &spec).map_err(|e| codec_err(self.codec.id(), e))?;
+        if pixels.len() != n || pixels.pixel_type() != coded_type {
+            return Err(Error::malformed(tctx, "the codec returned a tile of the wrong size or type"));
+        }
+        let Some(method) = info.quantize else {
+            return Ok(pixels.to_be_bytes());
+        };
+        let ints = pixels_to_i32(pixels).ok_or_else(|| Error::malformed(tctx.clone(), "quantized tile is not integer"))?;
+        let scale = match self.scale_col {
+            Some(c) => table.scalar(index, c)?,
+            None => self.scale_key.ok_or_else(|| Error::malformed(tctx.clone(), "no ZSCALE for a quantized tile"))?,
+        };
+        let zero = match self.zero_col {
+            Some(c) => table.scalar(index, c)?,
+            None => self.zero_key.ok_or_else(|| Error::malformed(tctx.clone(), "no ZZERO for a quantized tile"))?,
+        };
+        let zblank = match self.blank_col {
+            Some(c) => Some(table.scalar(index, c)? as i32),
+            None => self.blank_key,
+        };
+        let out = match info.pixel_type {
+            PixelType::F32 => Pixels::F32(quantize::dequantize_f32(&ints, scale, zero, method, index + 1, info.dither_seed, zblank)),
+            _ => Pixels::F64(quantize::dequantize_f64(&ints, scale, zero, method, index + 1, info.dither_seed, zblank)),
+        };
+        Ok(out.to_be_bytes())
+    }
+}
+
+/// Tiles decoded per parallel batch: enough to keep every core busy while
+/// bounding the memory held beside the image.
+const TILES_PER_BATCH: usize = 256;
+
 /// Decode every tile of a compressed HDU into the image's big-endian bytes.
 pub fn decompress_pixels(hdu: &Hdu, limits: &Limits) -> Result<(CompressedImageInfo, Vec<u8>)> {
-    let ctx = Context::hdu(hdu.number);
-    let info = CompressedImageInfo::parse(&hdu.header, &ctx)?;
-    let codec = codec::find(&info.algorithm).ok_or_else(|| {
-        Error::unsupported(
-            ctx.clone(),
-            format!("unknown compression algorithm ZCMPTYPE = '{}'", info.algorithm),
-        )
-    })?;
-    let grid = TileGrid::new(&info.axes, &info.tile_axes, limits, &ctx)?;
-    let elem = info.pixel_type.size();
-    let total = (grid.n_pixels() as u128) * elem as u128;
-    if total > u128::from(limits.max_hdu_bytes) {
-        return Err(Error::LimitExceeded {
-            context: ctx,
-            what: "the decompressed image size in bytes".into(),
-            value: total,
-            limit: limits.max_hdu_bytes.into(),
-        });
+    let decoder = TileDecoder::new(hdu, limits)?;
+    let elem = decoder.info.pixel_type.size();
+    let mut image = vec![0u8; decoder.grid.n_pixels() * elem];
+    let n = decoder.n_tiles();
+    let batch = TILES_PER_BATCH.max(rayon::current_num_threads() * 8);
+    for start in (0..n).step_by(batch) {
+        let end = (start + batch).min(n);
+        let tiles: Vec<Vec<u8>> = (start..end)
+            .into_par_iter()
+            .map(|i| decoder.decode_tile(i))
+            .collect::<Result<_>>()?;
+        for (offset, tile) in tiles.iter().enumerate() {
+            decoder.grid.scatter(&mut image, elem, start + offset, tile);
+        }
     }
-    let table = CompressedTable::parse(&hdu.header, hdu.data_bytes(), &ctx)?;
-    if table.n_rows() != grid.n_tiles() {
-        return Err(Error::malformed(
-            ctx,
-            format!(
-                "the table has {} rows but the image needs {} tiles",
-                table.n_rows(),
-                grid.n_tiles()
-            ),
-        ));
-    }
-    let compressed_col = table.column("COMPRESSED_DATA");
-    let gzip_col = table.column("GZIP_COMPRESSED_DATA");
-    let raw_col = table.column("UNCOMPRESSED_DATA");
-    if compressed_col.is_none() && gzip_col.is_none() && raw_col.is_none() {
-        return Err(Error::malformed(ctx, "no COMPRESSED_DATA column"));
-    }
-    let scale_col = table.column("ZSCALE");
-    let zero_col = table.column("ZZERO");
-    let blank_col = table.column("ZBLANK");
-    let scale_key = hdu.header.get_float("ZSCALE");
-    let zero_key = hdu.header.get_float("ZZERO");
-    let blank_key = hdu.header.get_int("ZBLANK").and_then(|v| i32::try_from(v).ok());
-    let coded_type = if info.quantize.is_some() { PixelType::I32 } else { info.pixel_type };
-
-    let tiles: Vec<Vec<u8>> = (0..grid.n_tiles())
-        .into_par_iter()
-        .map(|index| -> Result<Vec<u8>> {
-            let tctx = ctx.clone().tile(index + 1);
-            let (_, shape) = grid.tile_bounds(index);
-            let n = shape.iter().product::<usize>();
-            let codec_err = |algorithm: &str, source| Error::Codec {
-                context: tctx.clone(),
-                algorithm: algorithm.to_string(),
-                source,
-            };
-            let main = match compressed_col {
-                Some(c) => table.var_bytes(index, c)?,
-                None => &[],
-            };
-            if main.is_empty() {
-                if let Some(g) = gzip_col {
-                    let bytes = table.var_bytes(index, g)?;
-                    if !bytes.is_empty() {
-                        // Stored losslessly because it could not be quantized.
-                        let gzip = codec::find("GZIP_1").expect("GZIP_1 is registered");
-                        let params = Params::new();
-                        let spec = TileSpec { shape: &shape, pixel_type: info.pixel_type, params: &params };
-                        let p = gzip.decode(bytes, &spec).map_err(|e| codec_err("GZIP_1", e))?;
-                        return Ok(p.to_be_bytes());
-                    }
-                }
-                if let Some(r) = raw_col {
-                    let bytes = table.var_bytes(index, r)?;
-                    let elem_type = match table.var_element(r) {
-                        Some('B') => PixelType::U8,
-                        Some('I') => PixelType::I16,
-                        Some('J') => PixelType::I32,
-                        Some('K') => PixelType::I64,
-                        Some('E') => PixelType::F32,
-                        Some('D') => PixelType::F64,
-                        other => {
-                            return Err(Error::malformed(tctx, format!("UNCOMPRESSED_DATA of type {other:?}")))
-                        }
-                    };
-                    if elem_type != info.pixel_type || bytes.len() != n * elem {
-                        return Err(Error::malformed(tctx, "UNCOMPRESSED_DATA does not match the tile"));
-                    }
-                    return Ok(bytes.to_vec());
-                }
-            }
-            let spec = TileSpec { shape: &shape, pixel_type: coded_type, params: &info.params };
-            let pixels = codec.decode(main, &spec).map_err(|e| codec_err(codec.id(), e))?;
-            if pixels.len() != n || pixels.pixel_type() != coded_type {
-                return Err(Error::malformed(tctx, "the codec returned a tile of the wrong size or type"));
-            }
-            let Some(method) = info.quantize else {
-                return Ok(pixels.to_be_bytes());
-            };
-            let ints = pixels_to_i32(pixels)
-                .ok_or_else(|| Error::malformed(tctx.clone(), "quantized tile is not integer"))?;
-            let scale = match scale_col {
-                Some(c) => table.scalar(index, c)?,
-                None => scale_key.ok_or_else(|| Error::malformed(tctx.clone(), "no ZSCALE for a quantized tile"))?,
-            };
-            let zero = match zero_col {
-                Some(c) => table.scalar(index, c)?,
-                None => zero_key.ok_or_else(|| Error::malformed(tctx.clone(), "no ZZERO for a quantized tile"))?,
-            };
-            let zblank = match blank_col {
-                Some(c) => Some(table.scalar(index, c)? as i32),
-                None => blank_key,
-            };
-            let out = match info.pixel_type {
-                PixelType::F32 => Pixels::F32(quantize::dequantize_f32(
-                    &ints, scale, zero, method, index + 1, info.dither_seed, zblank,
-                )),
-                _ => Pixels::F64(quantize::dequantize_f64(
-                    &ints, scale, zero, method, index + 1, info.dither_seed, zblank,
-                )),
-            };
-            Ok(out.to_be_bytes())
-        })
-        .collect::<Result<_>>()?;
-
-    let mut image = vec![0u8; total as usize];
-    for (index, tile) in tiles.iter().enumerate() {
-        grid.scatter(&mut image, elem, index, tile);
-    }
-    Ok((info, image))
+    Ok((decoder.info, image))
 }
 
 /// Decompress a compressed HDU into an image HDU (`as_primary`: as the

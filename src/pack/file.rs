@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::compress::{compress_image, CompressSummary};
-use super::decompress::{decompress_pixels, CompressedImageInfo};
+use super::decompress::{decompress_pixels, CompressedImageInfo, TileDecoder};
+use rayon::prelude::*;
 use super::keywords::{non_structural, restore_image_header};
 use super::options::{CompressOptions, DecompressOptions, HduSelector};
 use crate::error::{Context, Error, Result};
@@ -169,13 +170,14 @@ pub struct LogicalHdu {
 
 #[derive(Debug)]
 pub enum LogicalContent {
-    /// A decompressed image.
+    /// A compressed image, with the header it restores to; its pixels are
+    /// decoded by whoever needs them (all at once to write a file, tile by
+    /// tile to verify one).
     Image {
         header: Header,
-        data: Vec<u8>,
         info: CompressedImageInfo,
-        /// The compressed header (for ZSCALE ranges in lossy checks).
-        table_header: Header,
+        /// The compressed HDU as stored.
+        table: Hdu,
     },
     /// An HDU carried unchanged.
     Raw(Hdu),
@@ -254,7 +256,7 @@ pub fn for_each_logical_hdu(
                 return Err(Error::Checksum { context: ctx, message: problem });
             }
         }
-        let (info, data) = decompress_pixels(&hdu, &limits).map_err(|e| in_file(e, &name))?;
+        let info = CompressedImageInfo::parse(&hdu.header, &ctx).map_err(|e| in_file(e, &name))?;
         let mut header = restore_image_header(&hdu.header, info.pixel_type.bitpix(), &info.axes, as_primary);
         if !primary_extras.is_empty() {
             let at = 3 + info.axes.len() + usize::from(header.contains("EXTEND"));
@@ -264,11 +266,7 @@ pub fn for_each_logical_hdu(
                 }
             }
         }
-        let number = hdu.number;
-        each(LogicalHdu {
-            source_number: number,
-            content: LogicalContent::Image { header, data, info, table_header: hdu.header },
-        })?;
+        each(LogicalHdu { source_number: hdu.number, content: LogicalContent::Image { header, info, table: hdu } })?;
     }
 }
 
@@ -320,19 +318,21 @@ pub fn decompress_stream<W: Write>(input: Input, output: W, opts: &DecompressOpt
         let first = written == 0;
         written += 1;
         match logical.content {
-            LogicalContent::Image { header, data, info, table_header } => {
-                let header = if first && (single || this == 0) {
-                    restore_image_header(&table_header, info.pixel_type.bitpix(), &info.axes, true)
-                        .pipe_primary_fix(header)
-                } else {
-                    if first {
-                        write_header_and_data(&mut writer, empty_primary(), &[], opts.checksums, &ctx)?;
-                    }
-                    if header.contains("SIMPLE") {
-                        restore_image_header(&table_header, info.pixel_type.bitpix(), &info.axes, false)
-                    } else {
-                        header
-                    }
+            LogicalContent::Image { header, info, table } => {
+                let (_, data) = decompress_pixels(&table, &opts.limits).map_err(|e| in_file(e, &name))?;
+                let restore = |as_primary| {
+                    restore_image_header(&table.header, info.pixel_type.bitpix(), &info.axes, as_primary)
+                };
+                let becomes_primary = first && (single || this == 0);
+                if first && !becomes_primary {
+                    write_header_and_data(&mut writer, empty_primary(), &[], opts.checksums, &ctx)?;
+                }
+                // `header` was restored as a primary only when the file's
+                // empty primary was merged into it.
+                let header = match (becomes_primary, header.contains("SIMPLE")) {
+                    (true, true) | (false, false) => header,
+                    (true, false) => restore(true),
+                    (false, true) => restore(false),
                 };
                 write_header_and_data(&mut writer, header, &data, opts.checksums, &ctx)?;
                 report.hdus.push(HduReport {
@@ -370,23 +370,6 @@ pub fn decompress_stream<W: Write>(input: Input, output: W, opts: &DecompressOpt
     Ok(report)
 }
 
-/// Small helper so the primary-restoring branch above reads as one expression.
-trait PrimaryFix {
-    fn pipe_primary_fix(self, restored_as_extension_or_primary: Header) -> Header;
-}
-
-impl PrimaryFix for Header {
-    /// `self` is the header restored as a primary; if the logical header
-    /// already was a primary (carrying the extra primary cards), keep it.
-    fn pipe_primary_fix(self, logical: Header) -> Header {
-        if logical.contains("SIMPLE") {
-            logical
-        } else {
-            self
-        }
-    }
-}
-
 /// Check that `packed` decodes to `source`: same HDUs in the same order,
 /// identical non-structural header cards, identical pixels for lossless
 /// HDUs (and within the quantization step for quantized ones), identical
@@ -409,29 +392,15 @@ pub fn verify_compressed(source: Input, packed: Input, limits: Limits) -> Result
                     return Err(fail(hdu.number, format!("HDU {} was not copied unchanged", orig.number)));
                 }
             }
-            LogicalContent::Image { header, data, info, table_header } => {
+            LogicalContent::Image { header, info, table } => {
                 if non_structural(header) != non_structural(&orig.header) {
                     return Err(fail(logical.source_number, format!("header cards of HDU {} differ", orig.number)));
                 }
-                let original = orig.data_bytes();
-                if original.len() < data.len() {
-                    return Err(fail(logical.source_number, "image sizes differ".into()));
-                }
-                let original = &original[..data.len()];
                 let lossy = info.quantize.is_some()
                     || (info.algorithm == "HCOMPRESS_1"
                         && info.params.get_float("SCALE").is_some_and(|s| s != 0.0));
-                if !lossy {
-                    if data.as_slice() != original {
-                        return Err(fail(
-                            logical.source_number,
-                            format!("decoded pixels of HDU {} differ from the source", orig.number),
-                        ));
-                    }
-                } else {
-                    check_lossy(original, data, info, table_header)
-                        .map_err(|m| fail(logical.source_number, m))?;
-                }
+                compare_tiles(table, orig.data_bytes(), lossy, limits)
+                    .map_err(|e| in_file(e, &packed_name))?;
             }
         }
         Ok(())
@@ -442,37 +411,77 @@ pub fn verify_compressed(source: Input, packed: Input, limits: Limits) -> Result
     Ok(())
 }
 
-/// A quantized image must keep NaNs where they were and stay within one
-/// quantization step (the largest ZSCALE of the HDU) of the source.
-fn check_lossy(original: &[u8], decoded: &[u8], info: &CompressedImageInfo, table_header: &Header) -> std::result::Result<(), String> {
-    let _ = table_header;
-    let values = |b: &[u8]| -> Vec<f64> {
-        match info.pixel_type {
-            PixelType::F32 => b.chunks_exact(4).map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64).collect(),
-            PixelType::F64 => b.chunks_exact(8).map(|c| f64::from_be_bytes(c.try_into().unwrap_or([0; 8]))).collect(),
-            PixelType::I16 => b.chunks_exact(2).map(|c| i16::from_be_bytes([c[0], c[1]]) as f64).collect(),
-            PixelType::I32 => b.chunks_exact(4).map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64).collect(),
-            PixelType::U8 => b.iter().map(|&v| v as f64).collect(),
-            PixelType::I64 => b.chunks_exact(8).map(|c| i64::from_be_bytes(c.try_into().unwrap_or([0; 8])) as f64).collect(),
+/// Decode every tile of `table` and compare it with the same pixels of
+/// `source` (the original image's bytes), in parallel and without building
+/// a second copy of the image. Lossless HDUs must match bit for bit; lossy
+/// ones must keep every NaN and stay within the source's value range.
+fn compare_tiles(table: &Hdu, source: &[u8], lossy: bool, limits: Limits) -> Result<()> {
+    let decoder = TileDecoder::new(table, &limits)?;
+    let elem = decoder.info.pixel_type.size();
+    let pixel_type = decoder.info.pixel_type;
+    if source.len() < decoder.grid.n_pixels() * elem {
+        return Err(Error::Verification {
+            context: Context::hdu(table.number),
+            message: "the source image is smaller than the compressed one".into(),
+        });
+    }
+    let range = if lossy { value_range(source, pixel_type) } else { (0.0, 0.0) };
+    (0..decoder.n_tiles()).into_par_iter().try_for_each(|index| {
+        let tile = decoder.decode_tile(index)?;
+        let mut problem = None;
+        decoder.grid.for_each_run(index, |img, t, len| {
+            if problem.is_some() {
+                return;
+            }
+            let want = &source[img * elem..(img + len) * elem];
+            let got = &tile[t * elem..(t + len) * elem];
+            if !lossy {
+                if want != got {
+                    problem = Some("decoded pixels differ from the source".to_string());
+                }
+            } else if let Some(m) = lossy_mismatch(want, got, pixel_type, range) {
+                problem = Some(m);
+            }
+        });
+        match problem {
+            None => Ok(()),
+            Some(message) => Err(Error::Verification { context: Context::hdu(table.number).tile(index + 1), message }),
         }
-    };
-    let a = values(original);
-    let b = values(decoded);
-    // A bound that any correct quantization or lossy Hcompress satisfies,
-    // and a decoding error almost never does: the source's full range.
-    let finite: Vec<f64> = a.iter().copied().filter(|v| v.is_finite()).collect();
-    let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    })
+}
+
+fn values(bytes: &[u8], pixel_type: PixelType) -> impl Iterator<Item = f64> + '_ {
+    let size = pixel_type.size();
+    bytes.chunks_exact(size).map(move |c| match pixel_type {
+        PixelType::F32 => f32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64,
+        PixelType::F64 => f64::from_be_bytes(c.try_into().unwrap_or([0; 8])),
+        PixelType::I16 => i16::from_be_bytes([c[0], c[1]]) as f64,
+        PixelType::I32 => i32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64,
+        PixelType::U8 => c[0] as f64,
+        PixelType::I64 => i64::from_be_bytes(c.try_into().unwrap_or([0; 8])) as f64,
+    })
+}
+
+fn value_range(bytes: &[u8], pixel_type: PixelType) -> (f64, f64) {
+    values(bytes, pixel_type)
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+}
+
+/// A lossy pixel is wrong if a NaN moved, or if it left the source's value
+/// range widened by its own span: any correct quantization or lossy
+/// Hcompress stays inside, a decoding error almost never does.
+fn lossy_mismatch(want: &[u8], got: &[u8], pixel_type: PixelType, (lo, hi): (f64, f64)) -> Option<String> {
     let span = (hi - lo).abs().max(1.0);
-    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+    for (x, y) in values(want, pixel_type).zip(values(got, pixel_type)) {
         if x.is_nan() != y.is_nan() {
-            return Err(format!("pixel {i}: NaN not preserved"));
+            return Some("a NaN pixel was not preserved".into());
         }
-        if x.is_finite() && (!y.is_finite() || (x - y).abs() > span) {
-            return Err(format!("pixel {i}: decoded {y} is far from the source {x}"));
+        if x.is_finite() && (!y.is_finite() || y < lo - span || y > hi + span) {
+            return Some(format!("decoded value {y} is far outside the source range"));
         }
     }
-    Ok(())
+    None
 }
 
 /// Writes a CRC of everything that passes through, to check the file on
@@ -511,17 +520,31 @@ pub fn is_temp_file(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with('.') && n.contains(".fpack-ng-tmp."))
 }
 
+/// How carefully [`write_atomically`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteMode {
+    /// Replace an existing `target`.
+    pub overwrite: bool,
+    /// fsync the file and its directory before returning: needed when the
+    /// caller will then delete or replace the input, so that a power cut
+    /// cannot lose both.
+    pub durable: bool,
+    /// Re-read the file and compare its CRC with what was written; callers
+    /// whose `check` decodes the whole file already do better than that.
+    pub reread: bool,
+}
+
 /// Write `target` through a temporary file: `produce` writes the content,
 /// `check` reads the temporary file back, and only then is it renamed into
 /// place. On any error the temporary file is removed and `target` untouched.
 pub fn write_atomically<T>(
     target: &Path,
-    overwrite: bool,
+    mode: WriteMode,
     produce: impl FnOnce(&mut dyn Write) -> Result<T>,
     check: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<T> {
     let ctx = || Context { file: Some(target.to_path_buf()), ..Default::default() };
-    if !overwrite && target.exists() {
+    if !mode.overwrite && target.exists() {
         return Err(Error::bad_parameter(format!(
             "{}: output file already exists (remove it, or use -F to replace the input)",
             target.display()
@@ -539,28 +562,21 @@ pub fn write_atomically<T>(
         out.flush().map_err(|e| Error::io(ctx(), e))?;
         let (crc, len) = (out.crc.sum(), out.crc.amount());
         let file = out.inner.into_inner().map_err(|e| Error::io(ctx(), e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(ctx(), e))?;
-        drop(file);
-        // The bytes on disk are the bytes we wrote.
-        let mut reread = flate2::Crc::new();
-        let mut f = BufReader::new(File::open(&temp).map_err(|e| Error::io(ctx(), e))?);
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = f.read(&mut buf).map_err(|e| Error::io(ctx(), e))?;
-            if n == 0 {
-                break;
-            }
-            reread.update(&buf[..n]);
+        if mode.durable {
+            file.sync_all().map_err(|e| Error::io(ctx(), e))?;
         }
-        if reread.sum() != crc || u64::from(reread.amount()) != u64::from(len) {
-            return Err(Error::Verification { context: ctx(), message: "the file on disk differs from what was written".into() });
+        drop(file);
+        if mode.reread {
+            reread_matches(&temp, crc, len).map_err(|e| e.with_file(target))?;
         }
         check(&temp)?;
         fs::rename(&temp, target).map_err(|e| Error::io(ctx(), e))?;
-        if let Some(dir) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-            // Make the rename itself durable; not all systems allow this.
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
+        if mode.durable {
+            if let Some(dir) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+                // Make the rename itself durable; not all systems allow this.
+                if let Ok(d) = File::open(dir) {
+                    let _ = d.sync_all();
+                }
             }
         }
         Ok(value)
@@ -569,6 +585,27 @@ pub fn write_atomically<T>(
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// Whether the file on disk holds exactly the bytes that were written.
+fn reread_matches(temp: &Path, crc: u32, len: u32) -> Result<()> {
+    let ctx = || Context { file: Some(temp.to_path_buf()), ..Default::default() };
+    {
+        let mut reread = flate2::Crc::new();
+        let mut f = BufReader::new(File::open(temp).map_err(|e| Error::io(ctx(), e))?);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).map_err(|e| Error::io(ctx(), e))?;
+            if n == 0 {
+                break;
+            }
+            reread.update(&buf[..n]);
+        }
+        if reread.sum() != crc || reread.amount() != len {
+            return Err(Error::Verification { context: ctx(), message: "the file on disk differs from what was written".into() });
+        }
+    }
+    Ok(())
 }
 
 /// What to do with the input once the output is verified.
@@ -589,9 +626,10 @@ pub fn compress_file(
     after: InputAfter,
 ) -> Result<FileReport> {
     let same = output == input;
+    let mode = WriteMode { overwrite: overwrite || same, durable: same || after == InputAfter::Delete, reread: false };
     let report = write_atomically(
         output,
-        overwrite || same,
+        mode,
         |w| compress_stream(Input::Path(input), w, opts),
         |temp| verify_compressed(Input::Path(input), Input::Path(temp), opts.limits),
     )?;
@@ -611,9 +649,10 @@ pub fn decompress_file(
     after: InputAfter,
 ) -> Result<FileReport> {
     let same = output == input;
+    let mode = WriteMode { overwrite: overwrite || same, durable: same || after == InputAfter::Delete, reread: true };
     let report = write_atomically(
         output,
-        overwrite || same,
+        mode,
         |w| decompress_stream(Input::Path(input), w, opts),
         |temp| {
             // The result must itself be readable FITS from end to end.

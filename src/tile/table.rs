@@ -18,6 +18,8 @@ pub struct TileRow {
     pub compressed: Vec<u8>,
     /// Losslessly stored tile (GZIP_1 of the original pixels), or empty.
     pub gzip_fallback: Vec<u8>,
+    /// Raw big-endian pixels for UNCOMPRESSED_DATA (NOCOMPRESS), or empty.
+    pub uncompressed: Vec<u8>,
     pub zscale: f64,
     pub zzero: f64,
 }
@@ -28,6 +30,9 @@ pub struct Layout {
     /// Element type of COMPRESSED_DATA ('B', or 'I' for PLIO_1).
     pub heap_element: char,
     pub gzip_fallback: bool,
+    /// Element type of an UNCOMPRESSED_DATA column, where NOCOMPRESS puts
+    /// the pixels (cfitsio reads them from there, not COMPRESSED_DATA).
+    pub uncompressed_element: Option<char>,
     pub scale_zero: bool,
     /// Per-tile ZBLANK column (we write ZBLANK as a keyword instead, as
     /// cfitsio does; reading accepts both).
@@ -51,7 +56,7 @@ pub fn write_table(rows: &[TileRow], layout: Layout) -> (Vec<Card>, Vec<u8>) {
     let elem = elem_size(layout.heap_element).unwrap_or(1);
     let heap_len: usize = rows
         .iter()
-        .map(|r| r.compressed.len() + r.gzip_fallback.len())
+        .map(|r| r.compressed.len() + r.gzip_fallback.len() + r.uncompressed.len())
         .sum();
     // 64-bit descriptors only when the heap needs them, as cfitsio does.
     let wide = heap_len > i32::MAX as usize;
@@ -59,6 +64,8 @@ pub fn write_table(rows: &[TileRow], layout: Layout) -> (Vec<Card>, Vec<u8>) {
     let max_of = |f: &dyn Fn(&TileRow) -> usize| rows.iter().map(f).max().unwrap_or(0);
     let max_main = max_of(&|r| r.compressed.len() / elem);
     let max_gzip = max_of(&|r| r.gzip_fallback.len());
+    let raw_elem = layout.uncompressed_element.and_then(elem_size).unwrap_or(1);
+    let max_raw = max_of(&|r| r.uncompressed.len() / raw_elem);
 
     let mut columns: Vec<(&str, String, usize)> = vec![(
         "COMPRESSED_DATA",
@@ -71,6 +78,9 @@ pub fn write_table(rows: &[TileRow], layout: Layout) -> (Vec<Card>, Vec<u8>) {
             format!("1{desc_code}B({max_gzip})"),
             desc_len,
         ));
+    }
+    if let Some(e) = layout.uncompressed_element {
+        columns.push(("UNCOMPRESSED_DATA", format!("1{desc_code}{e}({max_raw})"), desc_len));
     }
     if layout.scale_zero {
         columns.push(("ZSCALE", "1D".into(), 8));
@@ -96,6 +106,9 @@ pub fn write_table(rows: &[TileRow], layout: Layout) -> (Vec<Card>, Vec<u8>) {
         put_descriptor(&mut table, &row.compressed, elem);
         if layout.gzip_fallback {
             put_descriptor(&mut table, &row.gzip_fallback, 1);
+        }
+        if layout.uncompressed_element.is_some() {
+            put_descriptor(&mut table, &row.uncompressed, raw_elem);
         }
         if layout.scale_zero {
             table.extend_from_slice(&row.zscale.to_be_bytes());
@@ -340,10 +353,10 @@ mod tests {
     #[test]
     fn written_table_reads_back() {
         let rows = vec![
-            TileRow { compressed: vec![1, 2, 3], gzip_fallback: vec![], zscale: 0.5, zzero: 10.0 },
-            TileRow { compressed: vec![], gzip_fallback: vec![9, 9], zscale: 1.5, zzero: -1.0 },
+            TileRow { compressed: vec![1, 2, 3], gzip_fallback: vec![], uncompressed: vec![], zscale: 0.5, zzero: 10.0 },
+            TileRow { compressed: vec![], gzip_fallback: vec![9, 9], uncompressed: vec![], zscale: 1.5, zzero: -1.0 },
         ];
-        let layout = Layout { heap_element: 'B', gzip_fallback: true, scale_zero: true, zblank_column: false };
+        let layout = Layout { heap_element: 'B', gzip_fallback: true, uncompressed_element: None, scale_zero: true, zblank_column: false };
         let (cards, data) = write_table(&rows, layout);
         let header = Header::from_cards(cards);
         let t = CompressedTable::parse(&header, &data, &Context::default()).unwrap();
@@ -360,7 +373,7 @@ mod tests {
     #[test]
     fn damaged_descriptor_is_an_error() {
         let rows = vec![TileRow { compressed: vec![1, 2, 3], ..Default::default() }];
-        let layout = Layout { heap_element: 'B', gzip_fallback: false, scale_zero: false, zblank_column: false };
+        let layout = Layout { heap_element: 'B', gzip_fallback: false, uncompressed_element: None, scale_zero: false, zblank_column: false };
         let (cards, mut data) = write_table(&rows, layout);
         data[3] = 200; // count 200 > heap
         let header = Header::from_cards(cards);

@@ -1,0 +1,182 @@
+//! The flag tables of fpack-ng and funpack-ng.
+//!
+//! fpack's flags are single-dash and multi-letter (`-g2`, `-qzt`, `-q123`),
+//! which derive-based parsers handle badly, so each tool's flags are one
+//! table here; the parser, `--help` and the man pages are all generated from
+//! it, so they cannot drift apart.
+
+/// One flag definition.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag {
+    /// The flag as typed, e.g. "-g2". Flags whose `prefix` is true also
+    /// match longer spellings (fpack's `-q` family: `-qz`, `-qt`, `-q42`).
+    pub name: &'static str,
+    pub prefix: bool,
+    /// Name of the value that follows as the next argument, if any.
+    pub value: Option<&'static str>,
+    pub help: &'static str,
+}
+
+const fn flag(name: &'static str, value: Option<&'static str>, help: &'static str) -> Flag {
+    Flag { name, prefix: false, value, help }
+}
+
+pub const FPACK_FLAGS: &[Flag] = &[
+    flag("-r", None, "Rice compression (RICE_1) [default]."),
+    flag("-h", None, "Hcompress compression (HCOMPRESS_1)."),
+    flag("-g", None, "GZIP_1 (per-tile) compression."),
+    flag("-g1", None, "GZIP_1 (per-tile) compression."),
+    flag("-g2", None, "GZIP_2 (per-tile) compression, with byte shuffling."),
+    flag("-p", None, "PLIO_1 compression (non-negative integer images below 2^24 only)."),
+    flag("-d", None, "Tile the image without compression (NOCOMPRESS; for debugging)."),
+    flag("-w", None, "Compress the whole image as a single large tile."),
+    flag("-t", Some("AXES"), "Comma-separated tile dimensions, e.g. -t 100,100 [default: row by row]."),
+    Flag {
+        name: "-q",
+        prefix: true,
+        value: Some("LEVEL"),
+        help: "Quantize floating-point images: LEVEL > 0 is relative to the background noise, < 0 an absolute step, 0 keeps them lossless. -q0 LEVEL: no dithering; -qz: do not dither zeros; -qt/-qzt: dither seed from the first tile's checksum; -qN/-qzN: dither seed N (1..10000). Without -q, fpack-ng keeps floating-point images LOSSLESS (unlike fpack).",
+    },
+    flag("-s", Some("SCALE"), "Scale factor for lossy Hcompress [default 0 = lossless]."),
+    flag("-v", None, "Verbose: for each file, print sizes, ratio, time and what was done to each HDU."),
+    flag("-T", None, "Compare the compression algorithms on each image HDU; files are not changed."),
+    flag("-R", Some("FILE"), "With -T, also write the comparison report to FILE."),
+    flag("-F", None, "Replace the input file by the compressed file of the same name (after verification)."),
+    flag("-D", None, "Delete the input file after the output has been written and verified."),
+    flag("-Y", None, "Confirm -F or -D when the compression is lossy (required then)."),
+    flag("-O", Some("FILE"), "Output file name (a single input file only)."),
+    flag("-S", None, "Write the compressed file to standard output."),
+    flag("-L", None, "List the HDUs of each file; files are not changed."),
+    flag("-C", None, "Do not write CHECKSUM and DATASUM keywords."),
+    flag("-H", None, "Show this help."),
+    flag("-V", None, "Show the version."),
+    flag("--threads", Some("N"), "Use N threads for tiles [default: all cores]."),
+    flag("--help", None, "Show this help."),
+    flag("--version", None, "Show the version."),
+];
+
+pub const FUNPACK_FLAGS: &[Flag] = &[
+    flag("-E", Some("HDULIST"), "Unpack only these HDUs: comma-separated extension numbers (0 = primary) or EXTNAMEs. A single HDU becomes the primary array of the output."),
+    flag("-P", Some("PREFIX"), "Prepend PREFIX to the output file names."),
+    flag("-O", Some("FILE"), "Output file name (a single input file only)."),
+    flag("-F", None, "Replace the input file by the uncompressed file of the same name (after verification)."),
+    flag("-D", None, "Delete the input file after the output has been written and verified."),
+    flag("-S", None, "Write the uncompressed file to standard output."),
+    flag("-L", None, "List the HDUs of each file; files are not changed."),
+    flag("-C", None, "Do not write CHECKSUM and DATASUM keywords."),
+    flag("-v", None, "Verbose: for each file, print sizes, ratio and time."),
+    flag("-H", None, "Show this help."),
+    flag("-V", None, "Show the version."),
+    flag("--no-verify-checksums", None, "Do not check the CHECKSUM/DATASUM of compressed HDUs."),
+    flag("--threads", Some("N"), "Use N threads for tiles [default: all cores]."),
+    flag("--help", None, "Show this help."),
+    flag("--version", None, "Show the version."),
+];
+
+/// fpack flags we recognise but do not implement, with the reason.
+pub const FPACK_UNSUPPORTED: &[(&str, &str)] = &[
+    ("-i2f", "lossy conversion of integer images to float is not supported: integer images are always lossless"),
+    ("-n3ratio", "only used with -i2f, which is not supported"),
+    ("-n3min", "only used with -i2f, which is not supported"),
+    ("-n", "lossy noise rescaling of scaled-integer images (fpack -n) is not supported"),
+    ("-table", "tiled table compression is not supported: tables are copied unchanged"),
+    ("-tableonly", "tiled table compression is not supported: tables are copied unchanged"),
+    ("--jxl", "JPEG-XL (JXL_1) is not available in this version"),
+];
+
+pub const FUNPACK_UNSUPPORTED: &[(&str, &str)] = &[("-Z", "gzip-compressing the output is not supported: pipe -S output through gzip")];
+
+/// A parsed argument list: flags with their values, in order, and files.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub flags: Vec<(String, Option<String>)>,
+    pub files: Vec<String>,
+}
+
+impl Parsed {
+    pub fn has(&self, name: &str) -> bool {
+        self.flags.iter().any(|(f, _)| f == name)
+    }
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.flags.iter().rev().find(|(f, _)| f == name).and_then(|(_, v)| v.as_deref())
+    }
+}
+
+/// Parse arguments against a table. `-` alone is a file (standard input);
+/// `--` ends the flags.
+pub fn parse(args: &[String], table: &[Flag], unsupported: &[(&str, &str)]) -> Result<Parsed, String> {
+    let mut out = Parsed::default();
+    let mut i = 0;
+    let mut flags_done = false;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        if flags_done || a == "-" || !a.starts_with('-') {
+            out.files.push(a.clone());
+            continue;
+        }
+        if a == "--" {
+            flags_done = true;
+            continue;
+        }
+        if let Some((_, why)) = unsupported.iter().find(|(n, _)| n == a) {
+            return Err(format!("{a}: {why}"));
+        }
+        let def = table
+            .iter()
+            .find(|f| f.name == a)
+            .or_else(|| table.iter().find(|f| f.prefix && a.starts_with(f.name)))
+            .ok_or_else(|| format!("unknown flag {a} (see --help)"))?;
+        let value = match def.value {
+            Some(meta) => {
+                let v = args.get(i).ok_or_else(|| format!("{a} needs a value ({meta})"))?;
+                i += 1;
+                Some(v.clone())
+            }
+            None => None,
+        };
+        out.flags.push((a.clone(), value));
+    }
+    Ok(out)
+}
+
+/// `--help` text.
+pub fn help(tool: &str, summary: &str, usage: &str, table: &[Flag]) -> String {
+    let mut s = format!("{tool} {} — {summary}\n\nusage: {usage}\n\n", env!("CARGO_PKG_VERSION"));
+    for f in table {
+        let left = match f.value {
+            Some(v) => format!("{} {v}", f.name),
+            None => f.name.to_string(),
+        };
+        s.push_str(&format!("  {left:<16} {}\n", f.help));
+    }
+    s
+}
+
+/// A man page (roff) generated from the same table.
+pub fn man_page(tool: &str, summary: &str, usage: &str, table: &[Flag], description: &str, exit_status: &str) -> String {
+    let esc = |t: &str| t.replace('\\', "\\\\").replace('-', "\\-");
+    let mut s = format!(
+        ".TH {} 1 \"\" \"fpack-ng {}\" \"User Commands\"\n.SH NAME\n{} \\- {}\n.SH SYNOPSIS\n.B {}\n{}\n.SH DESCRIPTION\n{}\n.SH OPTIONS\n",
+        tool.to_uppercase(),
+        env!("CARGO_PKG_VERSION"),
+        esc(tool),
+        esc(summary),
+        esc(tool),
+        esc(usage.trim_start_matches(tool).trim()),
+        esc(description)
+    );
+    for f in table {
+        s.push_str(".TP\n");
+        match f.value {
+            Some(v) => s.push_str(&format!(".B {} \\fI{}\\fR\n", esc(f.name), v)),
+            None => s.push_str(&format!(".B {}\n", esc(f.name))),
+        }
+        s.push_str(&esc(f.help));
+        s.push('\n');
+    }
+    s.push_str(".SH EXIT STATUS\n");
+    s.push_str(&esc(exit_status));
+    s.push('\n');
+    s
+}

@@ -1,0 +1,468 @@
+//! The fpack-ng and funpack-ng command lines: flag parsing and printing
+//! only. Every decision and every byte written goes through the `fpackng`
+//! library, so archive jobs and the command line behave identically.
+
+pub mod flags;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use fpackng::codec::EncodeOptions;
+use fpackng::pack::file::{for_each_raw_hdu, InputAfter};
+use fpackng::pack::list::{compare_algorithms, list};
+use fpackng::pack::{
+    compress_file, compress_stream, decompress_file, decompress_stream, verify_compressed, CompressOptions,
+    DecompressOptions, DitherSeed, FileReport, HduAction, HduSelector, Input, Tiling,
+};
+use fpackng::tile::quantize::{QuantizeMethod, QuantizeSpec};
+
+use flags::Parsed;
+
+/// Exit status: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: at least one file failed (the others were still processed).
+pub const EXIT_FAILED: i32 = 1;
+/// Exit status: the command line was wrong; nothing was done.
+pub const EXIT_USAGE: i32 = 2;
+
+pub const EXIT_STATUS_TEXT: &str = "0 if every file was processed; 1 if any file failed (each failure is reported on standard error with the file, HDU and tile, the input is left unchanged and no output file is left behind; the other files are still processed); 2 if the command line is invalid (nothing is done).";
+
+const FPACK_SUMMARY: &str = "compress FITS images with the tiled-image convention, fpack-compatible";
+const FPACK_USAGE: &str = "fpack-ng [flags] FILE... ('-' reads standard input)";
+const FPACK_DESCRIPTION: &str = "fpack-ng compresses every image HDU of each FITS file into a tile-compressed binary table (FITS 4.0 section 10), readable by funpack, cfitsio, astropy and every other reader of the standard, and copies all other HDUs unchanged. It accepts fpack's flags with fpack's meanings. Differences from fpack: floating-point images are compressed losslessly unless -q is given; every output is decoded and compared with the input before it is renamed into place, and an input is deleted (-D) or replaced (-F) only after that check; header directives FZALGOR, FZTILE, FZQVALUE, FZQMETHD, FZDTHRSD and FZHSCALE override the command line as in fpack.";
+const FUNPACK_SUMMARY: &str = "decompress tile-compressed FITS files, funpack-compatible";
+const FUNPACK_USAGE: &str = "funpack-ng [flags] FILE... ('-' reads standard input)";
+const FUNPACK_DESCRIPTION: &str = "funpack-ng restores every compressed image HDU of each file to a standard FITS image and copies all other HDUs unchanged. It reads every algorithm of the standard (RICE_1, GZIP_1, GZIP_2, HCOMPRESS_1, PLIO_1, NOCOMPRESS) and is the escape hatch that turns any file back into plain FITS for tools that cannot read tile compression. CHECKSUM and DATASUM of compressed HDUs are verified while reading. Output is written to a temporary file, re-read and checked, then renamed.";
+
+pub fn fpack_man_page() -> String {
+    flags::man_page("fpack-ng", FPACK_SUMMARY, FPACK_USAGE, flags::FPACK_FLAGS, FPACK_DESCRIPTION, EXIT_STATUS_TEXT)
+}
+
+pub fn funpack_man_page() -> String {
+    flags::man_page("funpack-ng", FUNPACK_SUMMARY, FUNPACK_USAGE, flags::FUNPACK_FLAGS, FUNPACK_DESCRIPTION, EXIT_STATUS_TEXT)
+}
+
+pub fn fpack_help() -> String {
+    flags::help("fpack-ng", FPACK_SUMMARY, FPACK_USAGE, flags::FPACK_FLAGS)
+}
+
+pub fn funpack_help() -> String {
+    flags::help("funpack-ng", FUNPACK_SUMMARY, FUNPACK_USAGE, flags::FUNPACK_FLAGS)
+}
+
+fn set_threads(p: &Parsed) -> Result<()> {
+    if let Some(n) = p.value("--threads") {
+        let n: usize = n.parse().map_err(|_| anyhow!("--threads needs a number, not '{n}'"))?;
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().ok();
+    }
+    Ok(())
+}
+
+/// fpack's `-q` family: returns the spec (None for lossless) and the seed.
+fn parse_quantize(flag: &str, level: &str) -> Result<(Option<QuantizeSpec>, Option<DitherSeed>)> {
+    let level: f32 = level.trim().parse().map_err(|_| anyhow!("{flag} needs a number, not '{level}'"))?;
+    let mut rest = &flag[2..];
+    let mut method = QuantizeMethod::SubtractiveDither1;
+    if let Some(r) = rest.strip_prefix('z') {
+        method = QuantizeMethod::SubtractiveDither2;
+        rest = r;
+    }
+    let mut seed = None;
+    if rest == "t" {
+        seed = Some(DitherSeed::FirstTile);
+    } else if !rest.is_empty() {
+        let n: i32 = rest.parse().map_err(|_| anyhow!("invalid -q suffix in {flag}"))?;
+        match n {
+            0 => method = QuantizeMethod::NoDither,
+            1..=10000 => seed = Some(DitherSeed::Fixed(n)),
+            _ => bail!("invalid -q suffix in {flag}: the dither seed must be 1..10000"),
+        }
+    }
+    if level == 0.0 {
+        return Ok((None, seed));
+    }
+    Ok((Some(QuantizeSpec { method, level }), seed))
+}
+
+fn compress_options(p: &Parsed) -> Result<CompressOptions> {
+    let mut o = CompressOptions::default();
+    let mut codec = EncodeOptions::default();
+    for (flag, value) in &p.flags {
+        match flag.as_str() {
+            "-r" => o.algorithm = "RICE_1".into(),
+            "-h" => o.algorithm = "HCOMPRESS_1".into(),
+            "-g" | "-g1" => o.algorithm = "GZIP_1".into(),
+            "-g2" => o.algorithm = "GZIP_2".into(),
+            "-p" => o.algorithm = "PLIO_1".into(),
+            "-d" => o.algorithm = "NOCOMPRESS".into(),
+            "-w" => o.tiling = Tiling::Whole,
+            "-t" => {
+                let v = value.as_deref().unwrap_or("");
+                let axes: std::result::Result<Vec<usize>, _> = v.split(',').map(|s| s.trim().parse::<usize>()).collect();
+                match axes {
+                    Ok(a) if !a.is_empty() => o.tiling = Tiling::Axes(a),
+                    _ => bail!("-t needs comma-separated tile dimensions, e.g. -t 100,100 (got '{v}')"),
+                }
+            }
+            "-s" => {
+                let v = value.as_deref().unwrap_or("");
+                codec.hcompress_scale = v.parse().map_err(|_| anyhow!("-s needs a number, not '{v}'"))?;
+            }
+            "-C" => o.checksums = false,
+            f if f.starts_with("-q") => {
+                let (spec, seed) = parse_quantize(f, value.as_deref().unwrap_or(""))?;
+                o.quantize = spec;
+                if let Some(s) = seed {
+                    o.dither_seed = s;
+                }
+            }
+            _ => {}
+        }
+    }
+    o.codec = codec;
+    Ok(o)
+}
+
+fn print_report(out: &mut dyn Write, tool: &str, from: &str, to: &str, r: &FileReport, seconds: f64) {
+    let ratio = r.input_bytes as f64 / r.output_bytes.max(1) as f64;
+    let _ = writeln!(
+        out,
+        "{tool}: {from} -> {to}: {} -> {} bytes, ratio {ratio:.3}, {seconds:.3} s{}",
+        r.input_bytes,
+        r.output_bytes,
+        if r.lossless() { "" } else { ", LOSSY" }
+    );
+    for h in &r.hdus {
+        match &h.action {
+            HduAction::Compressed(s) => {
+                let tiles = s.tile_axes.iter().map(|t| t.to_string()).collect::<Vec<_>>().join("x");
+                let _ = writeln!(
+                    out,
+                    "  HDU {}: {} tiles {tiles} ({} tiles), {} -> {} data bytes, ratio {:.3}{}",
+                    h.number,
+                    s.algorithm,
+                    s.n_tiles,
+                    s.raw_bytes,
+                    s.compressed_bytes,
+                    s.raw_bytes as f64 / s.compressed_bytes.max(1) as f64,
+                    if s.lossless { "" } else { ", lossy" }
+                );
+                for n in &s.notes {
+                    let _ = writeln!(out, "    note: {n}");
+                }
+            }
+            HduAction::Decompressed { algorithm } => {
+                let _ = writeln!(out, "  HDU {}: decompressed {algorithm}", h.number);
+            }
+            HduAction::Copied => {
+                let _ = writeln!(out, "  HDU {}: copied unchanged", h.number);
+            }
+        }
+    }
+}
+
+fn read_stdin() -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+    Ok(buf)
+}
+
+fn list_files(p: &Parsed) -> i32 {
+    let mut status = EXIT_OK;
+    for f in &p.files {
+        let stdin;
+        let (input, size) = if f == "-" {
+            match read_stdin() {
+                Ok(b) => stdin = b,
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    status = EXIT_FAILED;
+                    continue;
+                }
+            }
+            (Input::Bytes(&stdin), stdin.len() as u64)
+        } else {
+            (Input::Path(Path::new(f)), std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        };
+        match list(input, Default::default()) {
+            Ok(entries) => {
+                println!("# {f} ({size} bytes)");
+                for e in entries {
+                    println!("{e}");
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                status = EXIT_FAILED;
+            }
+        }
+    }
+    status
+}
+
+fn test_files(p: &Parsed, opts: &CompressOptions) -> i32 {
+    let mut status = EXIT_OK;
+    let mut report = String::new();
+    for f in &p.files {
+        let result = for_each_raw_hdu(Input::Path(Path::new(f)), opts.limits, |hdu| {
+            let trials = compare_algorithms(&hdu, opts);
+            if trials.is_empty() {
+                return Ok(());
+            }
+            report.push_str(&format!(
+                "\n File: {f}  HDU {}  BITPIX={} [{}]\n       Type         Ratio   Compressed bytes   Pack s  Unpack s  Exact\n",
+                hdu.number,
+                hdu.header.get_int("BITPIX").unwrap_or(0),
+                hdu.image_axes().iter().map(|a| a.to_string()).collect::<Vec<_>>().join("x")
+            ));
+            for t in trials {
+                match t.ratio {
+                    Some(r) => report.push_str(&format!(
+                        "       {:<12} {r:>6.3} {:>18} {:>8.3} {:>9.3}  {}\n",
+                        t.algorithm,
+                        t.compressed_bytes,
+                        t.pack_seconds,
+                        t.unpack_seconds,
+                        if t.exact { "Yes" } else { "No" }
+                    )),
+                    None => report.push_str(&format!(
+                        "       {:<12} {}\n",
+                        t.algorithm,
+                        t.note.unwrap_or_default()
+                    )),
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            eprintln!("fpack-ng: {e}");
+            status = EXIT_FAILED;
+        }
+    }
+    print!("{report}");
+    if let Some(path) = p.value("-R") {
+        if let Err(e) = std::fs::write(path, &report) {
+            eprintln!("fpack-ng: {path}: {e}");
+            status = EXIT_FAILED;
+        }
+    }
+    status
+}
+
+fn is_lossy(o: &CompressOptions) -> bool {
+    o.quantize.is_some() || (o.algorithm == "HCOMPRESS_1" && o.codec.hcompress_scale != 0.0)
+}
+
+/// Entry point of `fpack-ng`; returns the exit status.
+pub fn fpack_main(args: Vec<String>) -> i32 {
+    let parsed = match flags::parse(&args, flags::FPACK_FLAGS, flags::FPACK_UNSUPPORTED) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("fpack-ng: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if parsed.has("-H") || parsed.has("--help") {
+        print!("{}", fpack_help());
+        return EXIT_OK;
+    }
+    if parsed.has("-V") || parsed.has("--version") {
+        println!("fpack-ng {}", env!("CARGO_PKG_VERSION"));
+        return EXIT_OK;
+    }
+    let setup = (|| -> Result<CompressOptions> {
+        set_threads(&parsed)?;
+        let o = compress_options(&parsed)?;
+        if parsed.files.is_empty() {
+            bail!("no input files (see --help)");
+        }
+        if parsed.has("-O") && parsed.files.len() != 1 {
+            bail!("-O may be used with a single input file only");
+        }
+        if is_lossy(&o) && (parsed.has("-D") || parsed.has("-F")) && !parsed.has("-Y") {
+            bail!("lossy compression with -D or -F would destroy the original pixels: add -Y to confirm");
+        }
+        Ok(o)
+    })();
+    let opts = match setup {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("fpack-ng: {e:#}");
+            return EXIT_USAGE;
+        }
+    };
+    if parsed.has("-L") {
+        return list_files(&parsed);
+    }
+    if parsed.has("-T") {
+        return test_files(&parsed, &opts);
+    }
+    let mut status = EXIT_OK;
+    for f in &parsed.files {
+        if let Err(e) = fpack_one(f, &parsed, &opts) {
+            eprintln!("fpack-ng: {e:#}");
+            status = EXIT_FAILED;
+        }
+    }
+    status
+}
+
+fn fpack_one(f: &str, p: &Parsed, opts: &CompressOptions) -> Result<()> {
+    let start = Instant::now();
+    let after = if p.has("-D") { InputAfter::Delete } else { InputAfter::Keep };
+    let to_stdout = p.has("-S") || (f == "-" && !p.has("-O"));
+    if f == "-" || to_stdout {
+        // In memory: verify against the source before a byte goes out.
+        let stdin;
+        let input = if f == "-" {
+            stdin = read_stdin()?;
+            Input::Bytes(&stdin)
+        } else {
+            Input::Path(Path::new(f))
+        };
+        let mut buf = Vec::new();
+        let report = compress_stream(input, &mut buf, opts)?;
+        verify_compressed(input, Input::Bytes(&buf), opts.limits)?;
+        if to_stdout {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&buf).and_then(|_| out.flush()).context("writing standard output")?;
+        } else {
+            let target = PathBuf::from(p.value("-O").unwrap_or_default());
+            fpackng::pack::file::write_atomically(&target, fpackng::pack::file::WriteMode { overwrite: false, durable: false, reread: true }, |w| w.write_all(&buf).map_err(|e| fpackng::Error::io(Default::default(), e)), |_| Ok(()))?;
+        }
+        if after == InputAfter::Delete && f != "-" {
+            std::fs::remove_file(f).with_context(|| format!("{f}: deleting the input"))?;
+        }
+        if p.has("-v") {
+            print_report(&mut std::io::stderr(), "fpack-ng", f, "stdout", &report, start.elapsed().as_secs_f64());
+        }
+        return Ok(());
+    }
+    let input = PathBuf::from(f);
+    let output = if let Some(o) = p.value("-O") {
+        PathBuf::from(o)
+    } else if p.has("-F") {
+        input.clone()
+    } else {
+        PathBuf::from(format!("{f}.fz"))
+    };
+    let report = compress_file(&input, &output, opts, false, after)?;
+    if p.has("-v") {
+        print_report(&mut std::io::stdout(), "fpack-ng", f, &output.display().to_string(), &report, start.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+/// Entry point of `funpack-ng`; returns the exit status.
+pub fn funpack_main(args: Vec<String>) -> i32 {
+    let parsed = match flags::parse(&args, flags::FUNPACK_FLAGS, flags::FUNPACK_UNSUPPORTED) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("funpack-ng: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if parsed.has("-H") || parsed.has("--help") {
+        print!("{}", funpack_help());
+        return EXIT_OK;
+    }
+    if parsed.has("-V") || parsed.has("--version") {
+        println!("funpack-ng {}", env!("CARGO_PKG_VERSION"));
+        return EXIT_OK;
+    }
+    let setup = (|| -> Result<DecompressOptions> {
+        set_threads(&parsed)?;
+        if parsed.files.is_empty() {
+            bail!("no input files (see --help)");
+        }
+        if parsed.has("-O") && parsed.files.len() != 1 {
+            bail!("-O may be used with a single input file only");
+        }
+        if parsed.has("-E") && (parsed.has("-F") || parsed.has("-D")) {
+            bail!("-E may not be used with -F or -D (the other HDUs would be lost)");
+        }
+        Ok(DecompressOptions {
+            hdus: parsed.value("-E").map(HduSelector::parse_list),
+            checksums: !parsed.has("-C"),
+            verify_checksums: !parsed.has("--no-verify-checksums"),
+            ..Default::default()
+        })
+    })();
+    let opts = match setup {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("funpack-ng: {e:#}");
+            return EXIT_USAGE;
+        }
+    };
+    if parsed.has("-L") {
+        return list_files(&parsed);
+    }
+    let mut status = EXIT_OK;
+    for f in &parsed.files {
+        if let Err(e) = funpack_one(f, &parsed, &opts) {
+            eprintln!("funpack-ng: {e:#}");
+            status = EXIT_FAILED;
+        }
+    }
+    status
+}
+
+/// funpack's output name: strip ".fz" (and apply -P).
+fn unpacked_name(f: &str, prefix: Option<&str>) -> Result<PathBuf> {
+    let path = Path::new(f);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(f);
+    let stem = match name.strip_suffix(".fz") {
+        Some(s) => s.to_string(),
+        None if prefix.is_some() => name.to_string(),
+        None => bail!("{f}: the name does not end in .fz: give -O, -P or -S to choose the output"),
+    };
+    let out = format!("{}{stem}", prefix.unwrap_or(""));
+    Ok(path.with_file_name(out))
+}
+
+fn funpack_one(f: &str, p: &Parsed, opts: &DecompressOptions) -> Result<()> {
+    let start = Instant::now();
+    let after = if p.has("-D") { InputAfter::Delete } else { InputAfter::Keep };
+    let to_stdout = p.has("-S") || (f == "-" && !p.has("-O"));
+    if f == "-" || to_stdout {
+        let stdin;
+        let input = if f == "-" {
+            stdin = read_stdin()?;
+            Input::Bytes(&stdin)
+        } else {
+            Input::Path(Path::new(f))
+        };
+        let mut buf = Vec::new();
+        let report = decompress_stream(input, &mut buf, opts)?;
+        if to_stdout {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&buf).and_then(|_| out.flush()).context("writing standard output")?;
+        } else {
+            let target = PathBuf::from(p.value("-O").unwrap_or_default());
+            fpackng::pack::file::write_atomically(&target, fpackng::pack::file::WriteMode { overwrite: false, durable: false, reread: true }, |w| w.write_all(&buf).map_err(|e| fpackng::Error::io(Default::default(), e)), |_| Ok(()))?;
+        }
+        if after == InputAfter::Delete && f != "-" {
+            std::fs::remove_file(f).with_context(|| format!("{f}: deleting the input"))?;
+        }
+        if p.has("-v") {
+            print_report(&mut std::io::stderr(), "funpack-ng", f, "stdout", &report, start.elapsed().as_secs_f64());
+        }
+        return Ok(());
+    }
+    let input = PathBuf::from(f);
+    let output = if let Some(o) = p.value("-O") {
+        PathBuf::from(o)
+    } else if p.has("-F") {
+        input.clone()
+    } else {
+        unpacked_name(f, p.value("-P"))?
+    };
+    let report = decompress_file(&input, &output, opts, false, after)?;
+    if p.has("-v") {
+        print_report(&mut std::io::stdout(), "funpack-ng", f, &output.display().to_string(), &report, start.elapsed().as_secs_f64());
+    }
+    Ok(())
+}

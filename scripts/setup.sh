@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install everything fpack-ng needs on a fresh Debian 12 machine (Rust and
+# Python 3 already present), build it, and run it on an embedded example.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fpack-ng/target}"
+
+bash scripts/install-deps.sh
+
+cargo build --release --workspace --quiet
+bin="$CARGO_TARGET_DIR/release"
+echo "Built: $bin/fpack-ng and $bin/funpack-ng"
+
+# The embedded example: a raw uint16 CCD-like frame from fixtures/.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp fixtures/uint16.fits "$work/example.fits"
+frame=../shared/corpus/train/saao1m_ste3_a8280271.fits
+[ -f "$frame" ] && cp "$frame" "$work/saao_raw_frame.fits"
+for f in "$work"/*.fits; do
+    "$bin/fpack-ng" -v "$f"
+    "$bin/funpack-ng" -v -O "$f.restored" "$f.fz"
+    python3 - "$f" "$f.restored" <<'PY'
+import sys, numpy as np
+from astropy.io import fits
+a = fits.getdata(sys.argv[1]); b = fits.getdata(sys.argv[2])
+print(f"  round trip {'bit-exact' if np.array_equal(a, b) and a.dtype == b.dtype else 'DIFFERENT'}: {a.shape} {a.dtype}")
+PY
+done
