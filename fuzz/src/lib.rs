@@ -1,5 +1,22 @@
 //! Bodies of the fuzz targets. Each must return normally for every input:
 //! errors are fine, panics, hangs and huge allocations are bugs.
+//!
+//! Running (not part of CI; this directory is a workspace of its own):
+//!
+//! - with cargo-fuzz: `cargo +nightly fuzz run decode` / `codec_tile`;
+//! - without it, on stable, with the coverage flags cargo-fuzz would pass:
+//!
+//!   ```text
+//!   RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+//!     -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
+//!     -Cllvm-args=-sanitizer-coverage-pc-table \
+//!     -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Copt-level=2" \
+//!     cargo build --bins --target x86_64-unknown-linux-gnu
+//!   target/x86_64-unknown-linux-gnu/debug/decode CORPUS_DIR -max_total_time=300
+//!   ```
+//!   (`--target` keeps the flags away from build scripts). Seed the corpus
+//!   with the fixtures and a few .fz files made by fpack-ng and fpack.
+//! - `cargo test` here runs both bodies on a handful of seeds.
 
 use fpackng::codec::{EncodeOptions, TileSpec, REGISTRY};
 use fpackng::pack::{decompress_stream, list, DecompressOptions, Input};

@@ -1,11 +1,11 @@
 //! SIGKILL in the middle of `fpack-ng -D` and `fpack-ng -F`.
 //!
-//! A ~48 MB int16 image (6000 x 4000 noise) is compressed again and again,
+//! A 96 MB int16 image (8000 x 6000 noise) is compressed again and again,
 //! and each run is killed with SIGKILL (std's `Child::kill`) after a seeded
-//! random delay: half of them between 10 ms and 1 s, the other half spread
-//! over the whole length of an uninterrupted run (measured first), so that
-//! kills land while compressing, while verifying, around the rename and
-//! around the deletion. After every kill:
+//! random delay: some between 10 ms and 1 s, some spread over the whole
+//! length of an uninterrupted run (measured first), and some in its last
+//! 15 %, so that kills land while compressing, while verifying, around the
+//! rename and around the deletion. After every kill:
 //!
 //! - `-D`: `big.fits` is either byte-identical to the original or gone; if
 //!   it is gone, `big.fits.fz` exists; whenever `big.fits.fz` exists it
@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 
 use robust_common::*;
 
-const WIDTH: usize = 6000;
-const HEIGHT: usize = 4000;
-const KILLS_PER_MODE: usize = 6;
+const WIDTH: usize = 8000;
+const HEIGHT: usize = 6000;
+const KILLS_PER_MODE: usize = 8;
 
 fn big_image() -> Vec<u8> {
     let mut rng = Rng::new(77);
@@ -199,16 +199,21 @@ fn sigkill_never_loses_or_corrupts_data() {
     let mut trials = Vec::new();
 
     // An uninterrupted run of each mode: the happy path, and its duration.
-    let t0 = Instant::now();
     trials.push(run_trial(Mode::Delete, None, &src, digest, &original, &scratch.join("full-D")));
-    let full = t0.elapsed();
     trials.push(run_trial(Mode::Replace, None, &src, digest, &original, &scratch.join("full-F")));
-    eprintln!("uninterrupted fpack-ng -D run (+ check): {full:?}");
-    let span_ms = (full.as_millis() as u64 * 11 / 10).clamp(1000, 20_000);
+    let full_ms = trials.iter().map(|t| t.delay.as_millis() as u64).min().unwrap().max(20);
+    eprintln!("uninterrupted fpack-ng runs: -D {:?}, -F {:?}", trials[0].delay, trials[1].delay);
 
     for mode in [Mode::Delete, Mode::Replace] {
         for i in 0..KILLS_PER_MODE {
-            let ms = if i % 2 == 0 { 10 + rng.next_u64() % 991 } else { 10 + rng.next_u64() % span_ms };
+            let ms = match i % 4 {
+                // As asked: 10 ms .. 1 s.
+                0 | 2 => 10 + rng.next_u64() % 991,
+                // Anywhere in a run.
+                1 => 10 + rng.next_u64() % full_ms,
+                // The last 15 %: verification, rename, deletion.
+                _ => full_ms * 85 / 100 + rng.next_u64() % (full_ms * 20 / 100).max(1),
+            };
             let dir = scratch.join(format!("{mode:?}-{i}"));
             trials.push(run_trial(mode, Some(Duration::from_millis(ms)), &src, digest, &original, &dir));
         }
@@ -220,9 +225,9 @@ fn sigkill_never_loses_or_corrupts_data() {
         let temps = t.entries.iter().filter(|e| is_temp_name(e)).count();
         temps_left += temps;
         eprintln!(
-            "  {:?} after {:>6.0?}: {} -> {:?}{}",
+            "  {:?} after {:>5} ms: {} -> {:?}{}",
             t.mode,
-            t.delay,
+            t.delay.as_millis(),
             match t.finished {
                 Some(c) => format!("exited {c}"),
                 None => "killed".into(),
