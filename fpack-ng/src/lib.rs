@@ -20,6 +20,12 @@ use fpackng::tile::quantize::{QuantizeMethod, QuantizeSpec};
 
 use flags::Parsed;
 
+/// Panics are reported once per file by [`guarded`]; the default hook's
+/// backtrace message would only confuse.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|_| {}));
+}
+
 /// Exit status: success.
 pub const EXIT_OK: i32 = 0;
 /// Exit status: at least one file failed (the others were still processed).
@@ -251,12 +257,29 @@ fn test_files(p: &Parsed, opts: &CompressOptions) -> i32 {
     status
 }
 
+/// Run one file's work; a panic (a bug, never expected) becomes an error
+/// for that file instead of aborting the whole run with a backtrace.
+fn guarded(file: &str, work: impl FnOnce() -> Result<()>) -> Result<()> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(anyhow!("{file}: internal error ({what}); the input is unchanged. Please report this with the file."))
+        }
+    }
+}
+
 fn is_lossy(o: &CompressOptions) -> bool {
     o.quantize.is_some() || (o.algorithm == "HCOMPRESS_1" && o.codec.hcompress_scale != 0.0)
 }
 
 /// Entry point of `fpack-ng`; returns the exit status.
 pub fn fpack_main(args: Vec<String>) -> i32 {
+    quiet_panics();
     let parsed = match flags::parse(&args, flags::FPACK_FLAGS, flags::FPACK_UNSUPPORTED) {
         Ok(p) => p,
         Err(e) => {
@@ -301,7 +324,7 @@ pub fn fpack_main(args: Vec<String>) -> i32 {
     }
     let mut status = EXIT_OK;
     for f in &parsed.files {
-        if let Err(e) = fpack_one(f, &parsed, &opts) {
+        if let Err(e) = guarded(f, || fpack_one(f, &parsed, &opts)) {
             eprintln!("fpack-ng: {e:#}");
             status = EXIT_FAILED;
         }
@@ -357,6 +380,7 @@ fn fpack_one(f: &str, p: &Parsed, opts: &CompressOptions) -> Result<()> {
 
 /// Entry point of `funpack-ng`; returns the exit status.
 pub fn funpack_main(args: Vec<String>) -> i32 {
+    quiet_panics();
     let parsed = match flags::parse(&args, flags::FUNPACK_FLAGS, flags::FUNPACK_UNSUPPORTED) {
         Ok(p) => p,
         Err(e) => {
@@ -402,7 +426,7 @@ pub fn funpack_main(args: Vec<String>) -> i32 {
     }
     let mut status = EXIT_OK;
     for f in &parsed.files {
-        if let Err(e) = funpack_one(f, &parsed, &opts) {
+        if let Err(e) = guarded(f, || funpack_one(f, &parsed, &opts)) {
             eprintln!("funpack-ng: {e:#}");
             status = EXIT_FAILED;
         }

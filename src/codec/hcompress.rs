@@ -203,7 +203,10 @@ fn tile_scale(
     } else {
         -requested
     };
-    Ok((f64::from(absolute) + 0.5) as i32)
+    // cfitsio's `(int)(scale + 0.5)`, with C's x86-64 meaning for values out
+    // of range (i32::MIN, which then means "no quantization"), so the
+    // streams stay identical to fpack's even for full-range 32-bit images.
+    Ok(crate::tile::quantize::c_truncate_to_i32(f64::from(absolute) + 0.5))
 }
 
 // ---------------------------------------------------------------------------
@@ -387,7 +390,7 @@ fn digitize<T: Coefficient>(a: &mut [T], scale: i32) {
         return;
     }
     let zero = lit::<T>(0);
-    let d: T = lit(i64::from((scale + 1) / 2 - 1));
+    let d: T = lit(i64::from(scale.wrapping_add(1) / 2 - 1));
     let s: T = lit(i64::from(scale));
     for v in a.iter_mut() {
         *v = (if *v > zero { *v + d } else { *v - d }) / s;

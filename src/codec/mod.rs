@@ -100,12 +100,12 @@ impl TileSpec<'_> {
         self.len() == 0
     }
 
-    /// Width (first axis) and height (product of the other axes), as the
-    /// 2-D codecs (HCOMPRESS_1) see a tile.
+    /// Width and height of the tile as cfitsio sees it for 2-D algorithms
+    /// (HCOMPRESS_1) and noise estimates: the width is the first axis longer
+    /// than 1, the height all the other pixels.
     pub fn width_height(&self) -> (usize, usize) {
-        let w = self.shape.first().copied().unwrap_or(1);
-        let h = self.shape.iter().skip(1).product();
-        (w, h)
+        let w = self.shape.iter().copied().find(|&d| d > 1).unwrap_or(1);
+        (w, self.len() / w.max(1))
     }
 }
 

@@ -233,7 +233,8 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
     };
 
     let quantized = pixel_type.is_float() && plan.quantize.is_some_and(|q| q.level != 0.0);
-    let coded_type = if quantized { PixelType::I32 } else { pixel_type };
+    let plio_shift = plio_offset(plan.codec.id(), pixel_type, &hdu.header);
+    let coded_type = if quantized || plio_shift != 0 { PixelType::I32 } else { pixel_type };
     if !plan.codec.supports(coded_type) {
         let fallback = codec::find("GZIP_2").expect("GZIP_2 is registered");
         plan.notes.push(format!(
@@ -277,7 +278,12 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
         .map(|index| -> Result<(TileRow, bool)> {
             let (_, shape) = grid.tile_bounds(index);
             let bytes = grid.gather(image, elem, index);
-            let pixels = Pixels::from_be_bytes(pixel_type, &bytes);
+            let mut pixels = Pixels::from_be_bytes(pixel_type, &bytes);
+            if plio_shift != 0 {
+                if let Pixels::I16(v) = &pixels {
+                    pixels = Pixels::I32(v.iter().map(|&x| i32::from(x) + plio_shift).collect());
+                }
+            }
             let spec = TileSpec { shape: &shape, pixel_type: coded_type, params: &params };
             let codec_error = |source| Error::Codec {
                 context: ctx.clone().tile(index + 1),
@@ -291,10 +297,7 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
                 }
                 return Ok((TileRow { compressed: coded, ..Default::default() }, false));
             }
-            // cfitsio's view of a tile for noise estimation: the first axis
-            // longer than 1 is the row length.
-            let width = shape.iter().copied().find(|&d| d > 1).unwrap_or(1);
-            let height = shape.iter().product::<usize>() / width;
+            let (width, height) = spec.width_height();
             let q = match &pixels {
                 Pixels::F32(v) => quantize::quantize_f32(v, width, height, index + 1, dither_seed, &qspec),
                 Pixels::F64(v) => quantize::quantize_f64(v, width, height, index + 1, dither_seed, &qspec),
@@ -406,4 +409,17 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
         notes,
     };
     Ok(Some(CompressedHdu { header, data, summary }))
+}
+
+/// PLIO_1 codes the physical values of unsigned 16-bit images (stored value
+/// + 32768 when BZERO = 32768), as cfitsio does: the offset to add to stored
+/// int16 values before coding, 0 when none applies.
+pub fn plio_offset(algorithm: &str, pixel_type: PixelType, header: &Header) -> i32 {
+    let unsigned = header.get_float("BZERO") == Some(32768.0)
+        && header.get_float("BSCALE").is_none_or(|s| s == 1.0);
+    if algorithm == "PLIO_1" && pixel_type == PixelType::I16 && unsigned {
+        32768
+    } else {
+        0
+    }
 }

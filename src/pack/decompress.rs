@@ -130,6 +130,8 @@ pub struct TileDecoder<'a> {
     scale_key: Option<f64>,
     zero_key: Option<f64>,
     blank_key: Option<i32>,
+    /// See [`super::compress::plio_offset`].
+    plio_shift: i32,
 }
 
 impl<'a> TileDecoder<'a> {
@@ -169,7 +171,9 @@ impl<'a> TileDecoder<'a> {
         if compressed_col.is_none() && gzip_col.is_none() && raw_col.is_none() {
             return Err(Error::malformed(ctx, "no COMPRESSED_DATA column"));
         }
+        let plio_shift = super::compress::plio_offset(codec.id(), info.pixel_type, &hdu.header);
         Ok(TileDecoder {
+            plio_shift,
             scale_col: table.column("ZSCALE"),
             zero_col: table.column("ZZERO"),
             blank_col: table.column("ZBLANK"),
@@ -196,7 +200,8 @@ impl<'a> TileDecoder<'a> {
         let info = &self.info;
         let table = &self.table;
         let elem = info.pixel_type.size();
-        let coded_type = if info.quantize.is_some() { PixelType::I32 } else { info.pixel_type };
+        let coded_type =
+            if info.quantize.is_some() || self.plio_shift != 0 { PixelType::I32 } else { info.pixel_type };
         let tctx = self.ctx.clone().tile(index + 1);
         let (_, shape) = self.grid.tile_bounds(index);
         let n = shape.iter().product::<usize>();
@@ -242,6 +247,14 @@ impl<'a> TileDecoder<'a> {
         let pixels = self.codec.decode(main, &spec).map_err(|e| codec_err(self.codec.id(), e))?;
         if pixels.len() != n || pixels.pixel_type() != coded_type {
             return Err(Error::malformed(tctx, "the codec returned a tile of the wrong size or type"));
+        }
+        if self.plio_shift != 0 {
+            let Pixels::I32(v) = pixels else {
+                return Err(Error::malformed(tctx, "PLIO_1 tile is not integer"));
+            };
+            let stored: Option<Vec<i16>> = v.iter().map(|&x| i16::try_from(x - self.plio_shift).ok()).collect();
+            let stored = stored.ok_or_else(|| Error::malformed(tctx, "PLIO_1 value out of range for uint16"))?;
+            return Ok(Pixels::I16(stored).to_be_bytes());
         }
         let Some(method) = info.quantize else {
             return Ok(pixels.to_be_bytes());

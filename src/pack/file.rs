@@ -551,6 +551,17 @@ pub fn write_atomically<T>(
         )));
     }
     let temp = temp_path_for(target);
+    // Removes the temporary file on every way out but success, a panic
+    // unwinding through here included.
+    struct RemoveOnDrop<'p>(&'p Path, bool);
+    impl Drop for RemoveOnDrop<'_> {
+        fn drop(&mut self) {
+            if !self.1 {
+                let _ = fs::remove_file(self.0);
+            }
+        }
+    }
+    let mut guard = RemoveOnDrop(&temp, false);
     let result = (|| {
         let file = OpenOptions::new()
             .write(true)
@@ -581,9 +592,9 @@ pub fn write_atomically<T>(
         }
         Ok(value)
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
+    // After a successful rename there is nothing left to remove.
+    guard.1 = result.is_ok();
+    drop(guard);
     result
 }
 

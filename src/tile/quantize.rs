@@ -185,7 +185,7 @@ impl DitherCursor {
 /// `i32::MIN` for NaN or anything out of range. Rust's `as` saturates
 /// instead, which would differ from cfitsio in those corner cases.
 #[inline(always)]
-fn c_truncate_to_i32(x: f64) -> i32 {
+pub(crate) fn c_truncate_to_i32(x: f64) -> i32 {
     if x > -2147483649.0 && x < 2147483648.0 {
         x as i32
     } else {
