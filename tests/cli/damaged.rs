@@ -45,7 +45,9 @@
 //!   pixels equal the reference (cfitsio's funpack does not check the
 //!   primary's checksum either).
 //! - `checksum-mismatch`: a comment character of a compressed HDU's header
-//!   changed, or DATASUM changed: must fail.
+//!   changed, DATASUM changed, or ZIMAGE = T turned into F (the HDU then
+//!   looks like a plain table; a reader that only verifies the checksums of
+//!   compressed HDUs would copy it and drop the image): must fail.
 //! - `absurd-znaxis`, `absurd-ztile`, `absurd-table` (NAXISn/PCOUNT of the
 //!   table), `zcmptype`, `zbitpix`, `tform`, `missing-end`, `descriptor`
 //!   (heap descriptors with count/offset beyond the heap, negative, zero):
@@ -399,6 +401,14 @@ fn compressed_variants(out: &mut Vec<Variant>, src: &Source, rng: &mut Rng) {
             v[col] = if v[col] == b'x' { b'y' } else { b'x' };
             push(out, "checksum-mismatch", format!("{label} zcmptype-comment"), tool, v, Expect::Fail, Some(k));
         }
+        if c.card("ZIMAGE").is_some() {
+            // The HDU no longer says it is a compressed image: a reader that
+            // only checks the checksums of compressed HDUs copies it as a
+            // plain table and silently drops the image.
+            let mut v = bytes.clone();
+            set_value(&mut v, c, "ZIMAGE", "F");
+            push(out, "checksum-mismatch", format!("{label} ZIMAGE=F"), tool, v, Expect::Fail, Some(k));
+        }
         if c.card("DATASUM").is_some() {
             let mut v = bytes.clone();
             set_value(&mut v, c, "DATASUM", "'12345'");
@@ -738,7 +748,17 @@ fn check_variant(idx: usize, v: &Variant, root: &Path, notes: &Mutex<Vec<String>
         }
         let decoded = decoded_output(v.tool, &dir.join(output_name), &root.join(format!("v{idx:04}-check")));
         let verdict: Option<String> = match (&v.expect, &decoded) {
-            (Expect::Fail, _) => Some("accepted a damaged input (exit 0), expected a failure".into()),
+            (Expect::Fail, d) => Some(format!(
+                "accepted a damaged input (exit 0), expected a failure; the output {}",
+                match d {
+                    Ok(got) => format!(
+                        "holds {} data HDU(s): {:?}",
+                        got.len(),
+                        got.iter().map(|h| format!("{} BITPIX={} {:?}", h.kind, h.bitpix, h.axes)).collect::<Vec<_>>()
+                    ),
+                    Err(e) => e.clone(),
+                }
+            )),
             (_, Err(e)) => Some(format!("exit 0 but {e}")),
             (Expect::Undetectable, Ok(_)) => None,
             (Expect::FailOr(want) | Expect::Succeed(want), Ok(got)) => {
@@ -822,6 +842,7 @@ fn damaged_inputs_fail_cleanly() {
         (fpack_bin(), vec!["-g2"], "bitpix16.fits", true),
         (fpack_bin(), vec!["-h"], "cube3d.fits", true),
         (fpack_bin(), vec!["-p"], "plio_mask.fits", true),
+        (fpack_bin(), vec!["-p"], "uint16.fits", true),
         (fpack_bin(), vec!["-r"], "mef_tables.fits", true),
         (fpack_bin(), vec![], "float32.fits", true),
         (fpack_bin(), vec!["-C", "-r"], "uint16.fits", true),

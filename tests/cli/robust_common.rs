@@ -134,6 +134,11 @@ impl RunOutcome {
         if self.stderr.contains("panicked") {
             return Some("panicked".into());
         }
+        // The CLI catches a panic per file and reports it as an internal
+        // error (fpack-ng/src/lib.rs `guarded`): still a panic.
+        if self.stderr.contains("internal error") {
+            return Some("panicked (reported by the CLI as an internal error)".into());
+        }
         match self.status {
             Some(s) if s.code() == Some(101) => Some("exit status 101 (Rust panic)".into()),
             Some(s) if s.code().is_none() => Some(format!("killed by a signal ({s:?}): crash or abort")),
