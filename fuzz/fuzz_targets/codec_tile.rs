@@ -1,0 +1,9 @@
+//! Arbitrary bytes as one compressed tile for every codec of the registry:
+//! `cargo +nightly fuzz run codec_tile`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    fpackng_fuzz::decode_tile(data);
+});

@@ -1,0 +1,114 @@
+//! Bodies of the fuzz targets. Each must return normally for every input:
+//! errors are fine, panics, hangs and huge allocations are bugs.
+//!
+//! Running (not part of CI; this directory is a workspace of its own):
+//!
+//! - with cargo-fuzz: `cargo +nightly fuzz run decode` / `codec_tile`;
+//! - without it, on stable, with the coverage flags cargo-fuzz would pass:
+//!
+//!   ```text
+//!   RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+//!     -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
+//!     -Cllvm-args=-sanitizer-coverage-pc-table \
+//!     -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Copt-level=2" \
+//!     cargo build --bins --target x86_64-unknown-linux-gnu
+//!   target/x86_64-unknown-linux-gnu/debug/decode CORPUS_DIR -max_total_time=300
+//!   ```
+//!   (`--target` keeps the flags away from build scripts). Seed the corpus
+//!   with the fixtures and a few .fz files made by fpack-ng and fpack.
+//! - `cargo test` here runs both bodies on a handful of seeds.
+
+use fpackng::codec::{EncodeOptions, TileSpec, REGISTRY};
+use fpackng::pack::{decompress_stream, list, DecompressOptions, Input};
+use fpackng::tile::PixelType;
+use fpackng::Limits;
+
+/// Limits small enough that a fuzzer's memory cap is never the reason a
+/// run dies: a header asking for more must give an error.
+pub fn fuzz_limits() -> Limits {
+    Limits {
+        max_hdu_bytes: 64 << 20,
+        max_header_cards: 10_000,
+        max_tile_pixels: 1 << 22,
+        max_tiles: 1 << 20,
+        max_axes: 999,
+    }
+}
+
+/// Decode `data` as a file (funpack's path), and list it (`-L`'s path).
+pub fn decode_file(data: &[u8]) {
+    let opts = DecompressOptions { limits: fuzz_limits(), ..Default::default() };
+    let _ = decompress_stream(Input::Bytes(data), std::io::sink(), &opts);
+    let opts = DecompressOptions { limits: fuzz_limits(), verify_checksums: false, ..Default::default() };
+    let _ = decompress_stream(Input::Bytes(data), std::io::sink(), &opts);
+    let _ = list::list(Input::Bytes(data), fuzz_limits());
+}
+
+const TYPES: [PixelType; 6] =
+    [PixelType::U8, PixelType::I16, PixelType::I32, PixelType::I64, PixelType::F32, PixelType::F64];
+
+/// The first 4 bytes choose the codec, the pixel type and the tile shape;
+/// the rest is the compressed tile. A successful decode must return exactly
+/// the tile's pixel count and type.
+pub fn decode_tile(data: &[u8]) {
+    if data.len() < 4 {
+        return;
+    }
+    let codec = REGISTRY[data[0] as usize % REGISTRY.len()];
+    let pixel_type = TYPES[data[1] as usize % TYPES.len()];
+    let width = 1 + data[2] as usize % 64;
+    let height = 1 + data[3] as usize % 16;
+    let shape = [width, height];
+    let params = codec.encode_params(pixel_type, &EncodeOptions::default());
+    let spec = TileSpec { shape: &shape, pixel_type, params: &params };
+    if let Ok(p) = codec.decode(&data[4..], &spec) {
+        assert_eq!(p.len(), spec.len(), "{}: wrong pixel count", codec.id());
+        assert_eq!(p.pixel_type(), pixel_type, "{}: wrong pixel type", codec.id());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seeds() -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = vec![Vec::new(), vec![0; 4], vec![0xff; 100], b"SIMPLE  =".to_vec()];
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+        for name in ["uint16.fits", "mef_tables.fits", "tiny.fits"] {
+            if let Ok(b) = std::fs::read(fixtures.join(name)) {
+                v.push(b[..b.len() / 2].to_vec());
+                v.push(b);
+            }
+        }
+        let mut x: u64 = 12345;
+        for n in [10usize, 100, 3000, 6000] {
+            let mut b = Vec::with_capacity(n);
+            for _ in 0..n {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b.push(x as u8);
+            }
+            v.push(b);
+        }
+        v
+    }
+
+    #[test]
+    fn decode_file_survives_seeds() {
+        for s in seeds() {
+            decode_file(&s);
+        }
+    }
+
+    #[test]
+    fn decode_tile_survives_seeds() {
+        for s in seeds() {
+            for c in 0..REGISTRY.len() as u8 {
+                let mut d = s.clone();
+                d.splice(0..0, [c, s.len() as u8, 7, 3]);
+                decode_tile(&d);
+            }
+        }
+    }
+}
