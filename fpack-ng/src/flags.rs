@@ -67,7 +67,7 @@ pub const FUNPACK_FLAGS: &[Flag] = &[
     flag("-v", None, "Verbose: for each file, print sizes, ratio and time."),
     flag("-H", None, "Show this help."),
     flag("-V", None, "Show the version."),
-    flag("--no-verify-checksums", None, "Do not check the CHECKSUM/DATASUM of compressed HDUs."),
+    flag("--no-verify-checksums", None, "Do not check the CHECKSUM/DATASUM keywords of the input HDUs (by default a mismatch stops with an error naming the HDU)."),
     flag("--threads", Some("N"), "Use N threads for tiles [default: all cores]."),
     flag("--help", None, "Show this help."),
     flag("--version", None, "Show the version."),

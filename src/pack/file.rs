@@ -208,11 +208,49 @@ fn extra_primary_cards(primary: &Header) -> Vec<Card> {
         .collect()
 }
 
+/// Which CHECKSUM/DATASUM keywords to verify while reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumPolicy {
+    Ignore,
+    /// Only compressed images (for our own fresh output, whose other HDUs
+    /// are compared byte for byte with the source anyway).
+    CompressedOnly,
+    /// Every HDU that has them, before deciding what it is: a damaged
+    /// ZIMAGE card must not turn a compressed image into a "table" that is
+    /// silently copied.
+    All,
+}
+
+fn next_checked<R: Read>(
+    reader: &mut FitsReader<R>,
+    name: &Path,
+    policy: ChecksumPolicy,
+) -> Result<Option<Hdu>> {
+    let Some(hdu) = reader.next_hdu().map_err(|e| in_file(e, name))? else {
+        return Ok(None);
+    };
+    let check = match policy {
+        ChecksumPolicy::Ignore => false,
+        ChecksumPolicy::CompressedOnly => hdu.kind() == HduKind::CompressedImage,
+        ChecksumPolicy::All => true,
+    };
+    if check {
+        if let Some(problem) = hdu.checksum_mismatch() {
+            let context = Context { file: Some(name.to_path_buf()), hdu: Some(hdu.number), tile: None };
+            return Err(Error::Checksum {
+                context,
+                message: format!("{problem}: the HDU is damaged (use --no-verify-checksums to read it anyway)"),
+            });
+        }
+    }
+    Ok(Some(hdu))
+}
+
 /// Read a file as its decompressed HDUs, calling `each` for every one.
 pub fn for_each_logical_hdu(
     input: Input,
     limits: Limits,
-    verify_checksums: bool,
+    checksums: ChecksumPolicy,
     mut each: impl FnMut(LogicalHdu) -> Result<()>,
 ) -> Result<()> {
     let name = input.name();
@@ -221,7 +259,7 @@ pub fn for_each_logical_hdu(
     loop {
         let hdu = match pending.take() {
             Some(h) => h,
-            None => match reader.next_hdu().map_err(|e| in_file(e, &name))? {
+            None => match next_checked(&mut reader, &name, checksums)? {
                 Some(h) => h,
                 None => return Ok(()),
             },
@@ -231,7 +269,7 @@ pub fn for_each_logical_hdu(
         let hdu = if hdu.is_primary() && hdu.image_axes().is_empty() {
             // An empty primary followed by a compressed primary image
             // (ZSIMPLE) is restored as one primary image, as funpack does.
-            match reader.next_hdu().map_err(|e| in_file(e, &name))? {
+            match next_checked(&mut reader, &name, checksums)? {
                 Some(next) if next.kind() == HduKind::CompressedImage && next.header.contains("ZSIMPLE") => {
                     as_primary = true;
                     primary_extras = extra_primary_cards(&hdu.header);
@@ -251,11 +289,6 @@ pub fn for_each_logical_hdu(
             continue;
         }
         let ctx = Context { file: Some(name.clone()), hdu: Some(hdu.number), tile: None };
-        if verify_checksums {
-            if let Some(problem) = hdu.checksum_mismatch() {
-                return Err(Error::Checksum { context: ctx, message: problem });
-            }
-        }
         let info = CompressedImageInfo::parse(&hdu.header, &ctx).map_err(|e| in_file(e, &name))?;
         let mut header = restore_image_header(&hdu.header, info.pixel_type.bitpix(), &info.axes, as_primary);
         if !primary_extras.is_empty() {
@@ -306,7 +339,8 @@ pub fn decompress_stream<W: Write>(input: Input, output: W, opts: &DecompressOpt
     let single = opts.hdus.as_ref().is_some_and(|s| s.len() == 1);
     let mut index = 0usize; // logical position, funpack's extension number
     let mut written = 0usize;
-    for_each_logical_hdu(input, opts.limits, opts.verify_checksums, |logical| {
+    let policy = if opts.verify_checksums { ChecksumPolicy::All } else { ChecksumPolicy::Ignore };
+    for_each_logical_hdu(input, opts.limits, policy, |logical| {
         let this = index;
         index += 1;
         if let Some(sel) = &opts.hdus {
@@ -382,7 +416,7 @@ pub fn verify_compressed(source: Input, packed: Input, limits: Limits) -> Result
         context: Context { file: Some(packed_name.clone()), hdu: Some(n), tile: None },
         message: m,
     };
-    for_each_logical_hdu(packed, limits, true, |logical| {
+    for_each_logical_hdu(packed, limits, ChecksumPolicy::CompressedOnly, |logical| {
         let Some(orig) = src.next_hdu().map_err(|e| in_file(e, &source_name))? else {
             return Err(fail(logical.source_number, "more HDUs than the source".into()));
         };

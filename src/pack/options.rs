@@ -84,7 +84,7 @@ pub struct DecompressOptions {
     pub hdus: Option<Vec<HduSelector>>,
     /// Write CHECKSUM/DATASUM in restored HDUs (funpack `-C` turns it off).
     pub checksums: bool,
-    /// Verify CHECKSUM/DATASUM of compressed HDUs while reading.
+    /// Verify CHECKSUM/DATASUM of every HDU that has them while reading.
     pub verify_checksums: bool,
     pub limits: Limits,
 }
