@@ -87,7 +87,8 @@ def main():
     files = list(fits_files(args.paths))
     if args.synth:
         synth = ROOT.parent / "shared/tools/synth.py"
-        out = work / "synth_4144x2068.fits"
+        (work / "synth").mkdir()
+        out = work / "synth" / "synth_4144x2068.fits"
         subprocess.run([sys.executable, str(synth), "--seed", "7", "--ny", "2068", "--nx", "4144",
                         "--overscan", "0", "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
         files.append(out)

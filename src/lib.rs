@@ -20,4 +20,7 @@ pub mod pack;
 pub mod tile;
 
 pub use error::{CodecError, Context, Error, Result};
+
+#[cfg(test)]
+mod test_rng;
 pub use limits::Limits;

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use fpackng::codec::EncodeOptions;
-use fpackng::pack::file::{for_each_raw_hdu, InputAfter};
+use fpackng::pack::file::{for_each_raw_hdu, write_atomically, InputAfter, WriteMode};
 use fpackng::pack::list::{compare_algorithms, list};
 use fpackng::pack::{
     compress_file, compress_stream, decompress_file, decompress_stream, verify_compressed, CompressOptions,
@@ -332,36 +332,56 @@ pub fn fpack_main(args: Vec<String>) -> i32 {
     status
 }
 
+/// Standard input or output: the whole result is built in memory (and
+/// checked by `produce`) before a byte is written, then goes to standard
+/// output or, for `-` with `-O`, through a verified temporary file.
+fn through_memory(
+    tool: &str,
+    f: &str,
+    p: &Parsed,
+    to_stdout: bool,
+    after: InputAfter,
+    start: Instant,
+    produce: impl FnOnce(Input, &mut Vec<u8>) -> Result<FileReport>,
+) -> Result<()> {
+    let stdin;
+    let input = if f == "-" {
+        stdin = read_stdin()?;
+        Input::Bytes(&stdin)
+    } else {
+        Input::Path(Path::new(f))
+    };
+    let mut buf = Vec::new();
+    let report = produce(input, &mut buf)?;
+    if to_stdout {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&buf).and_then(|_| out.flush()).context("writing standard output")?;
+    } else {
+        let target = PathBuf::from(p.value("-O").unwrap_or_default());
+        let mode = WriteMode { overwrite: false, durable: false, reread: true };
+        write_atomically(&target, mode, |w| w.write_all(&buf).map_err(|e| fpackng::Error::io(Default::default(), e)), |_| Ok(()))?;
+    }
+    if after == InputAfter::Delete && f != "-" {
+        std::fs::remove_file(f).with_context(|| format!("{f}: deleting the input"))?;
+    }
+    if p.has("-v") {
+        let to = if to_stdout { "stdout" } else { p.value("-O").unwrap_or_default() };
+        print_report(&mut std::io::stderr(), tool, f, to, &report, start.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
 fn fpack_one(f: &str, p: &Parsed, opts: &CompressOptions) -> Result<()> {
     let start = Instant::now();
     let after = if p.has("-D") { InputAfter::Delete } else { InputAfter::Keep };
     let to_stdout = p.has("-S") || (f == "-" && !p.has("-O"));
     if f == "-" || to_stdout {
         // In memory: verify against the source before a byte goes out.
-        let stdin;
-        let input = if f == "-" {
-            stdin = read_stdin()?;
-            Input::Bytes(&stdin)
-        } else {
-            Input::Path(Path::new(f))
-        };
-        let mut buf = Vec::new();
-        let report = compress_stream(input, &mut buf, opts)?;
-        verify_compressed(input, Input::Bytes(&buf), opts.limits)?;
-        if to_stdout {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&buf).and_then(|_| out.flush()).context("writing standard output")?;
-        } else {
-            let target = PathBuf::from(p.value("-O").unwrap_or_default());
-            fpackng::pack::file::write_atomically(&target, fpackng::pack::file::WriteMode { overwrite: false, durable: false, reread: true }, |w| w.write_all(&buf).map_err(|e| fpackng::Error::io(Default::default(), e)), |_| Ok(()))?;
-        }
-        if after == InputAfter::Delete && f != "-" {
-            std::fs::remove_file(f).with_context(|| format!("{f}: deleting the input"))?;
-        }
-        if p.has("-v") {
-            print_report(&mut std::io::stderr(), "fpack-ng", f, "stdout", &report, start.elapsed().as_secs_f64());
-        }
-        return Ok(());
+        return through_memory("fpack-ng", f, p, to_stdout, after, start, |input, buf| {
+            let report = compress_stream(input, &mut *buf, opts)?;
+            verify_compressed(input, Input::Bytes(buf), opts.limits)?;
+            Ok(report)
+        });
     }
     let input = PathBuf::from(f);
     let output = if let Some(o) = p.value("-O") {
@@ -452,29 +472,9 @@ fn funpack_one(f: &str, p: &Parsed, opts: &DecompressOptions) -> Result<()> {
     let after = if p.has("-D") { InputAfter::Delete } else { InputAfter::Keep };
     let to_stdout = p.has("-S") || (f == "-" && !p.has("-O"));
     if f == "-" || to_stdout {
-        let stdin;
-        let input = if f == "-" {
-            stdin = read_stdin()?;
-            Input::Bytes(&stdin)
-        } else {
-            Input::Path(Path::new(f))
-        };
-        let mut buf = Vec::new();
-        let report = decompress_stream(input, &mut buf, opts)?;
-        if to_stdout {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&buf).and_then(|_| out.flush()).context("writing standard output")?;
-        } else {
-            let target = PathBuf::from(p.value("-O").unwrap_or_default());
-            fpackng::pack::file::write_atomically(&target, fpackng::pack::file::WriteMode { overwrite: false, durable: false, reread: true }, |w| w.write_all(&buf).map_err(|e| fpackng::Error::io(Default::default(), e)), |_| Ok(()))?;
-        }
-        if after == InputAfter::Delete && f != "-" {
-            std::fs::remove_file(f).with_context(|| format!("{f}: deleting the input"))?;
-        }
-        if p.has("-v") {
-            print_report(&mut std::io::stderr(), "funpack-ng", f, "stdout", &report, start.elapsed().as_secs_f64());
-        }
-        return Ok(());
+        return through_memory("funpack-ng", f, p, to_stdout, after, start, |input, buf| {
+            Ok(decompress_stream(input, &mut *buf, opts)?)
+        });
     }
     let input = PathBuf::from(f);
     let output = if let Some(o) = p.value("-O") {

@@ -164,17 +164,7 @@ mod tests {
     use super::*;
     use crate::codec::Params;
 
-    /// SplitMix64: a fixed-seed generator so failures are reproducible.
-    struct TestRng(u64);
-    impl TestRng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-    }
+    use crate::test_rng::TestRng;
 
     fn spec<'a>(shape: &'a [usize], pixel_type: PixelType, params: &'a Params) -> TileSpec<'a> {
         TileSpec {

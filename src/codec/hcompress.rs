@@ -1221,20 +1221,7 @@ fn quick_select(arr: &mut [i64]) -> i64 {
 mod tests {
     use super::*;
 
-    /// SplitMix64: deterministic test data without a dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn range(&mut self, lo: i64, hi: i64) -> i64 {
-            lo + (self.next() % ((hi - lo + 1) as u64)) as i64
-        }
-    }
+    use crate::test_rng::TestRng;
 
     fn params(scale: f64, smooth: i64) -> Params {
         Params::new()
@@ -1283,7 +1270,7 @@ mod tests {
 
     #[test]
     fn lossless_round_trip_random_and_smooth_all_types() {
-        let mut rng = Rng(1);
+        let mut rng = TestRng(1);
         for shape in SHAPES {
             let n = shape[0] * shape[1];
             let rnd16: Vec<i16> = (0..n).map(|_| rng.next() as i16).collect();
@@ -1331,14 +1318,14 @@ mod tests {
         assert_eq!(plane_dims(&[1, 6, 4]), (6, 4));
         assert_eq!(plane_dims(&[5, 4, 3]), (5, 12));
         assert_eq!(plane_dims(&[1, 1]), (1, 1));
-        let mut rng = Rng(9);
+        let mut rng = TestRng(9);
         let values: Vec<i16> = (0..24).map(|_| rng.range(-50, 50) as i16).collect();
         round_trip(Pixels::I16(values), &[1, 6, 4]);
     }
 
     #[test]
     fn lossy_error_is_bounded_by_the_scale() {
-        let mut rng = Rng(2);
+        let mut rng = TestRng(2);
         let (w, h) = (40usize, 24usize);
         let img = smooth_image(w, h, &mut rng, 2000.0, 20);
         let pixels = Pixels::I32(img.iter().map(|&v| v as i32).collect());
@@ -1370,7 +1357,7 @@ mod tests {
     #[test]
     fn relative_scale_uses_background_noise() {
         // Pure noise of known amplitude: the estimate must be of that order.
-        let mut rng = Rng(3);
+        let mut rng = TestRng(3);
         let values: Vec<i32> = (0..64 * 32).map(|_| rng.range(-100, 100) as i32).collect();
         let noise = background_noise(&values, 64, 32);
         assert!(noise > 30.0 && noise < 120.0, "noise {noise}");
@@ -1386,7 +1373,7 @@ mod tests {
 
     #[test]
     fn quick_select_returns_lower_median() {
-        let mut rng = Rng(4);
+        let mut rng = TestRng(4);
         for n in 2..60 {
             let mut v: Vec<i64> = (0..n).map(|_| rng.range(0, 20)).collect();
             let mut sorted = v.clone();
@@ -1441,7 +1428,7 @@ mod tests {
 
     #[test]
     fn damaged_streams_never_panic() {
-        let mut rng = Rng(5);
+        let mut rng = TestRng(5);
         for (shape, ty) in [
             ([16usize, 8usize], PixelType::I16),
             ([7, 5], PixelType::I32),

@@ -293,19 +293,7 @@ mod tests {
     use super::*;
     use crate::codec::Params;
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn range(&mut self, lo: i64, hi: i64) -> i64 {
-            lo + (self.next() % ((hi - lo + 1) as u64)) as i64
-        }
-    }
+    use crate::test_rng::TestRng;
 
     fn round_trip(values: &[i32], shape: &[usize]) -> Vec<u8> {
         let params = Params::new();
@@ -341,7 +329,7 @@ mod tests {
 
     #[test]
     fn round_trips_random_runs_and_odd_shapes() {
-        let mut rng = Rng(11);
+        let mut rng = TestRng(11);
         for shape in [[1usize, 1], [1, 50], [50, 1], [3, 5], [100, 7], [9000, 2]] {
             let n = shape[0] * shape[1];
             for (max_run, max_value) in [
@@ -482,7 +470,7 @@ mod tests {
 
     #[test]
     fn damaged_streams_never_panic() {
-        let mut rng = Rng(12);
+        let mut rng = TestRng(12);
         let params = Params::new();
         for n in [1usize, 17, 500, 5000] {
             let shape = [n];

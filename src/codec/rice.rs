@@ -530,24 +530,7 @@ fn decode_words<W: RiceWord>(
 mod tests {
     use super::*;
 
-    /// SplitMix64: a fixed-seed generator so failures are reproducible.
-    struct TestRng(u64);
-    impl TestRng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        /// Roughly Gaussian noise of the given spread around `level`.
-        fn noise(&mut self, level: f64, spread: f64) -> f64 {
-            let sum: f64 = (0..4)
-                .map(|_| (self.next() >> 11) as f64 / (1u64 << 53) as f64)
-                .sum();
-            level + (sum - 2.0) * spread * 1.7
-        }
-    }
+    use crate::test_rng::TestRng;
 
     fn params(block: i64, bytepix: i64) -> Params {
         Params::new()
