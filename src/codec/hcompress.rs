@@ -1251,7 +1251,7 @@ mod tests {
         [64, 16],
     ];
 
-    fn smooth_image(w: usize, h: usize, rng: &mut Rng, amplitude: f64, noise: i64) -> Vec<i64> {
+    fn smooth_image(w: usize, h: usize, rng: &mut TestRng, amplitude: f64, noise: i64) -> Vec<i64> {
         (0..w * h)
             .map(|i| {
                 let (x, y) = ((i % w) as f64, (i / w) as f64);
