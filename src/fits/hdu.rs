@@ -150,6 +150,8 @@ pub struct FitsReader<R> {
     remaining: Option<u64>,
     next_number: usize,
     finished: bool,
+    /// Set by `skip_hdu`: consume data units without storing them.
+    skip_data: bool,
 }
 
 impl<R: Read> FitsReader<R> {
@@ -160,6 +162,7 @@ impl<R: Read> FitsReader<R> {
             remaining: input_len,
             next_number: 1,
             finished: false,
+            skip_data: false,
         }
     }
 
@@ -275,6 +278,24 @@ impl<R: Read> FitsReader<R> {
             }
         }
         let padded_len = data_len.div_ceil(BLOCK_LEN as u64) * BLOCK_LEN as u64;
+        if self.skip_data {
+            let got = std::io::copy(&mut (&mut self.inner).take(padded_len), &mut std::io::sink())
+                .map_err(|e| Error::io(ctx.clone(), e))?;
+            if let Some(r) = self.remaining.as_mut() {
+                *r = r.saturating_sub(got);
+            }
+            if got < data_len {
+                return Err(Error::malformed(
+                    ctx,
+                    format!("truncated: the data unit needs {data_len} bytes but the file ends after {got}"),
+                ));
+            }
+            if got < padded_len {
+                self.finished = true;
+            }
+            self.next_number += 1;
+            return Ok(Some(Hdu { number, header, raw_header, data: Vec::new(), data_len: data_len as usize }));
+        }
         let mut data = Vec::new();
         // Known input length: allocate once. Unknown (a pipe): grow as bytes
         // actually arrive, so an absurd header cannot make us allocate.
@@ -309,6 +330,18 @@ impl<R: Read> FitsReader<R> {
             data,
             data_len: data_len as usize,
         }))
+    }
+
+    /// Read the next header and step over its data unit without keeping it
+    /// (a structural check that allocates nothing per HDU). Returns the
+    /// header and its data length, or `None` at the end.
+    pub fn skip_hdu(&mut self) -> Result<Option<(Header, u64)>> {
+        // Reuse next_hdu's header logic on a reader that reads no data: the
+        // data unit is consumed here in fixed-size pieces instead.
+        self.skip_data = true;
+        let result = self.next_hdu();
+        self.skip_data = false;
+        Ok(result?.map(|h| (h.header, h.data_len as u64)))
     }
 
     fn drain_fill(&mut self) -> Result<()> {

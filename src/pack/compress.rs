@@ -261,6 +261,9 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
     let image = &image[..expected];
 
     let no_compress = codec.id() == "NOCOMPRESS";
+    // Lossy Hcompress cannot be checked tile by tile for equality; the file
+    // level check bounds its values instead.
+    let lossy_codec = codec.id() == "HCOMPRESS_1" && plan.codec_options.hcompress_scale != 0.0;
     let dither_seed = if quantized {
         seed_for(&plan, &Pixels::from_be_bytes(pixel_type, &grid.gather(image, elem, 0)))
     } else {
@@ -277,8 +280,10 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
         .into_par_iter()
         .map(|index| -> Result<(TileRow, bool)> {
             let (_, shape) = grid.tile_bounds(index);
-            let bytes = grid.gather(image, elem, index);
-            let mut pixels = Pixels::from_be_bytes(pixel_type, &bytes);
+            let mut pixels = match grid.contiguous_range(index) {
+                Some(r) => Pixels::from_be_bytes(pixel_type, &image[r.start * elem..r.end * elem]),
+                None => Pixels::from_be_bytes(pixel_type, &grid.gather(image, elem, index)),
+            };
             if plio_shift != 0 {
                 if let Pixels::I16(v) = &pixels {
                     pixels = Pixels::I32(v.iter().map(|&x| i32::from(x) + plio_shift).collect());
@@ -290,8 +295,32 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
                 algorithm: codec.id().to_string(),
                 source,
             };
+            // Every tile is decoded right after it is encoded and compared
+            // with what went in, in the same parallel task: a codec bug can
+            // never reach a file unnoticed.
+            let check = |algorithm: &dyn Codec, coded: &[u8], spec: &TileSpec, expected: &Pixels| -> Result<()> {
+                let back = algorithm.decode(coded, spec).map_err(|source| Error::Codec {
+                    context: ctx.clone().tile(index + 1),
+                    algorithm: algorithm.id().to_string(),
+                    source,
+                })?;
+                if !back.bits_eq(expected) {
+                    return Err(Error::Verification {
+                        context: ctx.clone().tile(index + 1),
+                        message: format!("{} did not decode back to the tile's pixels", algorithm.id()),
+                    });
+                }
+                Ok(())
+            };
             if !quantized {
-                let coded = codec.encode(&pixels, &spec).map_err(codec_error)?;
+                let mut coded = codec.encode(&pixels, &spec).map_err(codec_error)?;
+                // Encoders reserve room for the worst case; thousands of
+                // half-empty buffers would spread the compressed image over
+                // twice the pages (and page faults) it needs.
+                coded.shrink_to_fit();
+                if !lossy_codec {
+                    check(codec, &coded, &spec, &pixels)?;
+                }
                 if no_compress {
                     return Ok((TileRow { uncompressed: coded, ..Default::default() }, false));
                 }
@@ -307,7 +336,11 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
                 Some(q) => {
                     let any_null = q.any_null;
                     let ints = Pixels::I32(q.values);
-                    let compressed = codec.encode(&ints, &spec).map_err(codec_error)?;
+                    let mut compressed = codec.encode(&ints, &spec).map_err(codec_error)?;
+                    compressed.shrink_to_fit();
+                    if !lossy_codec {
+                        check(codec, &compressed, &spec, &ints)?;
+                    }
                     Ok((TileRow { compressed, zscale: q.scale, zzero: q.zero, ..Default::default() }, any_null))
                 }
                 None => {
@@ -319,6 +352,7 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
                         algorithm: "GZIP_1".into(),
                         source,
                     })?;
+                    check(gzip, &gz, &raw_spec, &pixels)?;
                     // The original bits are kept exactly (cfitsio would
                     // canonicalise NaNs here); nulls still need ZBLANK.
                     let any_null = match &pixels {
@@ -350,6 +384,7 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
         zblank_column: false,
     };
     let (mut cards, data) = table::write_table(&rows, layout);
+    check_table_layout(&cards, &data, &rows, layout, &ctx)?;
     cards.push(Card::new_logical("ZIMAGE", true, Some("extension contains compressed image")));
     for (i, t) in tile_axes.iter().enumerate() {
         cards.push(Card::new_int(&format!("ZTILE{}", i + 1), *t as i64, Some("size of tiles to be compressed")));
@@ -395,6 +430,14 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
             header.push(Card::new_int("ZDITHER0", dither_seed as i64, Some("dithering offset when quantizing floats")));
         }
     }
+    // The header must restore to the source's cards.
+    let restored = super::keywords::restore_image_header(&header, bitpix, &axes, hdu.is_primary());
+    if super::keywords::non_structural(&restored) != super::keywords::non_structural(&hdu.header) {
+        return Err(Error::Verification {
+            context: ctx,
+            message: "the compressed header would not restore the image's header cards".into(),
+        });
+    }
     let mut notes = plan.notes;
     if any_fallback {
         notes.push("some tiles could not be quantized and were stored losslessly (GZIP_1)".into());
@@ -422,4 +465,35 @@ pub fn plio_offset(algorithm: &str, pixel_type: PixelType, header: &Header) -> i
     } else {
         0
     }
+}
+
+/// The table just built must hand every tile's bytes back exactly: parse it
+/// as a reader would and compare each descriptor's bytes with the tile's.
+fn check_table_layout(cards: &[Card], data: &[u8], rows: &[TileRow], layout: Layout, ctx: &Context) -> Result<()> {
+    let header = Header::from_cards(cards.to_vec());
+    let table = table::CompressedTable::parse(&header, data, ctx)?;
+    let fail = |m: &str| Error::Verification { context: ctx.clone(), message: m.to_string() };
+    if table.n_rows() != rows.len() {
+        return Err(fail("the compressed table has the wrong number of rows"));
+    }
+    let main = table.column("COMPRESSED_DATA").ok_or_else(|| fail("no COMPRESSED_DATA column"))?;
+    let gzip = table.column("GZIP_COMPRESSED_DATA");
+    let raw = table.column("UNCOMPRESSED_DATA");
+    let scale = table.column("ZSCALE");
+    let zero = table.column("ZZERO");
+    for (i, row) in rows.iter().enumerate() {
+        let same = table.var_bytes(i, main)? == row.compressed.as_slice()
+            && gzip.map_or(Ok(true), |g| table.var_bytes(i, g).map(|b| b == row.gzip_fallback.as_slice()))?
+            && raw.map_or(Ok(true), |r| table.var_bytes(i, r).map(|b| b == row.uncompressed.as_slice()))?
+            && (!layout.scale_zero
+                || (scale.map_or(Ok(f64::NAN), |c| table.scalar(i, c))?.to_bits() == row.zscale.to_bits()
+                    && zero.map_or(Ok(f64::NAN), |c| table.scalar(i, c))?.to_bits() == row.zzero.to_bits()));
+        if !same {
+            return Err(Error::Verification {
+                context: ctx.clone().tile(i + 1),
+                message: "the compressed table does not hold the tile's bytes".into(),
+            });
+        }
+    }
+    Ok(())
 }

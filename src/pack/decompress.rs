@@ -290,6 +290,21 @@ pub fn decompress_pixels(hdu: &Hdu, limits: &Limits) -> Result<(CompressedImageI
     let elem = decoder.info.pixel_type.size();
     let mut image = vec![0u8; decoder.grid.n_pixels() * elem];
     let n = decoder.n_tiles();
+    // Tiles that are consecutive runs of the image (fpack's row tiles, or
+    // any tiling of whole rows) are decoded straight into their own slice
+    // of the image, all in parallel.
+    let tile_len = decoder.grid.contiguous_range(0).map(|r| r.len());
+    let consecutive = tile_len.is_some_and(|len| {
+        (0..n).all(|i| decoder.grid.contiguous_range(i) == Some(i * len..((i + 1) * len).min(decoder.grid.n_pixels())))
+    });
+    if let (true, Some(len)) = (consecutive, tile_len) {
+        image.par_chunks_mut(len * elem).enumerate().try_for_each(|(i, slice)| -> Result<()> {
+            let tile = decoder.decode_tile(i)?;
+            slice.copy_from_slice(&tile);
+            Ok(())
+        })?;
+        return Ok((decoder.info, image));
+    }
     let batch = TILES_PER_BATCH.max(rayon::current_num_threads() * 8);
     for start in (0..n).step_by(batch) {
         let end = (start + batch).min(n);

@@ -133,6 +133,25 @@ impl TileGrid {
         }
     }
 
+    /// The pixel range of tile `index` when it is one contiguous run of the
+    /// image (whole rows, or one row): then it can be read in place.
+    pub fn contiguous_range(&self, index: usize) -> Option<std::ops::Range<usize>> {
+        let (origin, shape) = self.tile_bounds(index);
+        // Contiguous when every axis before the last one longer than 1 is
+        // taken whole.
+        let last_long = shape.iter().rposition(|&d| d > 1).unwrap_or(0);
+        if (0..last_long).any(|a| shape[a] != self.image[a]) {
+            return None;
+        }
+        let mut start = 0usize;
+        let mut stride = 1usize;
+        for axis in 0..self.image.len() {
+            start += origin[axis] * stride;
+            stride *= self.image[axis];
+        }
+        Some(start..start + shape.iter().product::<usize>())
+    }
+
     /// Copy tile `index` out of a whole image of `elem`-byte pixels.
     pub fn gather(&self, image: &[u8], elem: usize, index: usize) -> Vec<u8> {
         let (_, shape) = self.tile_bounds(index);
@@ -172,6 +191,11 @@ mod tests {
         }
         assert_eq!(seen, n);
         assert_eq!(back, data);
+        // Tiles of whole rows are contiguous; these 2x3x2 tiles of a 5-wide
+        // image are not, except the clipped last column.
+        let rows = TileGrid::new(&image, &[5, 2, 1], &Limits::default(), &Context::default()).unwrap();
+        assert_eq!(rows.contiguous_range(1), Some(10..20));
+        assert_eq!(grid.contiguous_range(0), None);
         // The last tile is clipped on every axis.
         assert_eq!(grid.tile_bounds(11), (vec![4, 3, 2], vec![1, 1, 1]));
     }

@@ -90,6 +90,20 @@ impl Pixels {
         self.len() == 0
     }
 
+    /// Equal type, length and bit patterns (NaNs compare equal to identical
+    /// NaNs, unlike `==`): what "lossless" means.
+    pub fn bits_eq(&self, other: &Pixels) -> bool {
+        match (self, other) {
+            (Pixels::F32(a), Pixels::F32(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+            }
+            (Pixels::F64(a), Pixels::F64(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+            }
+            _ => self == other,
+        }
+    }
+
     /// Decode big-endian FITS bytes into typed pixels. `bytes.len()` must be
     /// a multiple of the pixel size.
     pub fn from_be_bytes(pixel_type: PixelType, bytes: &[u8]) -> Pixels {

@@ -88,11 +88,13 @@ pub fn write_table(rows: &[TileRow], layout: Layout) -> (Vec<Card>, Vec<u8>) {
     }
     let row_len: usize = columns.iter().map(|c| c.2).sum();
 
-    let mut table = Vec::with_capacity(row_len * rows.len() + heap_len);
-    let mut heap = Vec::with_capacity(heap_len);
-    let mut put_descriptor = |table: &mut Vec<u8>, bytes: &[u8], elem: usize| {
-        let count = (bytes.len() / elem) as u64;
-        let offset = heap.len() as u64;
+    // Rows first, then the heap, in one buffer: descriptors point at heap
+    // offsets computed as we go, and each tile's bytes are copied once.
+    let table_len = row_len * rows.len();
+    let mut table = Vec::with_capacity(table_len + heap_len);
+    let mut offset = 0u64;
+    let mut put_descriptor = |table: &mut Vec<u8>, len: usize, elem: usize| {
+        let count = (len / elem) as u64;
         if wide {
             table.extend_from_slice(&count.to_be_bytes());
             table.extend_from_slice(&offset.to_be_bytes());
@@ -100,23 +102,31 @@ pub fn write_table(rows: &[TileRow], layout: Layout) -> (Vec<Card>, Vec<u8>) {
             table.extend_from_slice(&(count as u32).to_be_bytes());
             table.extend_from_slice(&(offset as u32).to_be_bytes());
         }
-        heap.extend_from_slice(bytes);
+        offset += len as u64;
     };
     for row in rows {
-        put_descriptor(&mut table, &row.compressed, elem);
+        put_descriptor(&mut table, row.compressed.len(), elem);
         if layout.gzip_fallback {
-            put_descriptor(&mut table, &row.gzip_fallback, 1);
+            put_descriptor(&mut table, row.gzip_fallback.len(), 1);
         }
         if layout.uncompressed_element.is_some() {
-            put_descriptor(&mut table, &row.uncompressed, raw_elem);
+            put_descriptor(&mut table, row.uncompressed.len(), raw_elem);
         }
         if layout.scale_zero {
             table.extend_from_slice(&row.zscale.to_be_bytes());
             table.extend_from_slice(&row.zzero.to_be_bytes());
         }
     }
-    let pcount = heap.len();
-    table.extend_from_slice(&heap);
+    for row in rows {
+        table.extend_from_slice(&row.compressed);
+        if layout.gzip_fallback {
+            table.extend_from_slice(&row.gzip_fallback);
+        }
+        if layout.uncompressed_element.is_some() {
+            table.extend_from_slice(&row.uncompressed);
+        }
+    }
+    let pcount = heap_len;
 
     let mut cards = vec![
         Card::new_string("XTENSION", "BINTABLE", Some("binary table extension")),
