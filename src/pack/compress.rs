@@ -497,3 +497,31 @@ fn check_table_layout(cards: &[Card], data: &[u8], rows: &[TileRow], layout: Lay
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_check_catches_a_row_that_does_not_hold_its_tile() {
+        let rows = vec![
+            TileRow { compressed: vec![1, 2, 3], ..Default::default() },
+            TileRow { compressed: vec![4, 5], ..Default::default() },
+        ];
+        let layout = Layout {
+            heap_element: 'B',
+            gzip_fallback: false,
+            uncompressed_element: None,
+            scale_zero: false,
+            zblank_column: false,
+        };
+        let (cards, mut data) = table::write_table(&rows, layout);
+        let ctx = Context::hdu(2);
+        assert!(check_table_layout(&cards, &data, &rows, layout, &ctx).is_ok());
+        // Flip one heap byte: the check must name the tile.
+        let last = data.len() - 1;
+        data[last] ^= 0xff;
+        let err = check_table_layout(&cards, &data, &rows, layout, &ctx).unwrap_err().to_string();
+        assert!(err.contains("HDU 2") && err.contains("tile 2"), "{err}");
+    }
+}

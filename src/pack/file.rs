@@ -739,3 +739,59 @@ pub fn decompress_file(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("fpackng-file-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn tiny_fits() -> Vec<u8> {
+        let mut h = Header::new();
+        h.push(Card::new_logical("SIMPLE", true, None));
+        h.push(Card::new_int("BITPIX", 16, None));
+        h.push(Card::new_int("NAXIS", 0, None));
+        h.to_bytes()
+    }
+
+    #[test]
+    fn failed_check_leaves_nothing_behind() {
+        let dir = temp_dir("check");
+        let target = dir.join("out.fits");
+        let mode = WriteMode { overwrite: false, durable: false, reread: true, limits: Limits::default() };
+        let err = write_atomically(
+            &target,
+            mode,
+            |w| w.write_all(&tiny_fits()).map_err(|e| Error::io(Context::default(), e)),
+            |_, _| Err(Error::bad_parameter("refused")),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("refused"));
+        assert!(!target.exists());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "temporary file left behind");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reread_detects_changed_bytes_and_bad_structure() {
+        let dir = temp_dir("crc");
+        let path = dir.join("f.fits");
+        let bytes = tiny_fits();
+        fs::write(&path, &bytes).unwrap();
+        let mut crc = flate2::Crc::new();
+        crc.update(&bytes);
+        assert!(reread_matches(&path, crc.sum(), crc.amount(), Limits::default()).is_ok());
+        assert!(reread_matches(&path, crc.sum() ^ 1, crc.amount(), Limits::default()).is_err());
+        // Not FITS at all: the structural pass refuses it whatever the CRC.
+        fs::write(&path, b"not a FITS file").unwrap();
+        let mut crc = flate2::Crc::new();
+        crc.update(b"not a FITS file");
+        assert!(reread_matches(&path, crc.sum(), crc.amount(), Limits::default()).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
