@@ -78,7 +78,7 @@ pub const FPACK_UNSUPPORTED: &[(&str, &str)] = &[
     ("-i2f", "lossy conversion of integer images to float is not supported: integer images are always lossless"),
     ("-n3ratio", "only used with -i2f, which is not supported"),
     ("-n3min", "only used with -i2f, which is not supported"),
-    ("-n", "lossy noise rescaling of scaled-integer images (fpack -n) is not supported"),
+    ("-n", "fpack's lossy noise rescaling (-n NOISE) is not supported, and no neural codec (-n MODEL) is available in this version"),
     ("-table", "tiled table compression is not supported: tables are copied unchanged"),
     ("-tableonly", "tiled table compression is not supported: tables are copied unchanged"),
     ("--jxl", "JPEG-XL (JXL_1) is not available in this version"),
