@@ -132,7 +132,9 @@ fn compress_options(p: &Parsed) -> Result<CompressOptions> {
 }
 
 fn print_report(out: &mut dyn Write, tool: &str, from: &str, to: &str, r: &FileReport, seconds: f64) {
-    let ratio = r.input_bytes as f64 / r.output_bytes.max(1) as f64;
+    // Always uncompressed / compressed, whichever side is the output.
+    let (plain, packed) = if tool == "funpack-ng" { (r.output_bytes, r.input_bytes) } else { (r.input_bytes, r.output_bytes) };
+    let ratio = plain as f64 / packed.max(1) as f64;
     let _ = writeln!(
         out,
         "{tool}: {from} -> {to}: {} -> {} bytes, ratio {ratio:.3}, {seconds:.3} s{}",

@@ -141,6 +141,19 @@ pub fn axes(header: &Header, prefix: &str) -> Option<Vec<usize>> {
         .collect()
 }
 
+/// Reads `buf.len()` bytes at the reader's current position and advances
+/// it; returns how many bytes there were (fewer only at the end of input).
+/// Supplied by callers who can read a file faster than sequentially (in
+/// parallel positional reads); the reader stays free of threads itself.
+pub type BulkRead<'a> = Box<dyn FnMut(&mut [u8]) -> std::io::Result<usize> + Send + 'a>;
+
+/// Steps over `n` bytes at the reader's current position without reading
+/// them; returns how many there were (fewer only at the end of input).
+pub type Skip<'a> = Box<dyn FnMut(u64) -> std::io::Result<u64> + Send + 'a>;
+
+/// Data units at least this large go through the bulk reader, if any.
+const BULK_MIN: u64 = 4 << 20;
+
 /// Reads HDUs one at a time.
 pub struct FitsReader<R> {
     inner: R,
@@ -152,6 +165,8 @@ pub struct FitsReader<R> {
     finished: bool,
     /// Set by `skip_hdu`: consume data units without storing them.
     skip_data: bool,
+    bulk: Option<BulkRead<'static>>,
+    skip: Option<Skip<'static>>,
 }
 
 impl<R: Read> FitsReader<R> {
@@ -163,7 +178,23 @@ impl<R: Read> FitsReader<R> {
             next_number: 1,
             finished: false,
             skip_data: false,
+            bulk: None,
+            skip: None,
         }
+    }
+
+    /// Let `skip_hdu` step over data units with `skip` instead of reading
+    /// them. `skip` must advance the same position `inner` reads from.
+    pub fn with_skip(mut self, skip: Skip<'static>) -> Self {
+        self.skip = Some(skip);
+        self
+    }
+
+    /// Read large data units through `bulk` instead of `inner`. Both must
+    /// share one position: `bulk` advances it past what it reads.
+    pub fn with_bulk_read(mut self, bulk: BulkRead<'static>) -> Self {
+        self.bulk = Some(bulk);
+        self
     }
 
     fn context(&self) -> Context {
@@ -279,8 +310,11 @@ impl<R: Read> FitsReader<R> {
         }
         let padded_len = data_len.div_ceil(BLOCK_LEN as u64) * BLOCK_LEN as u64;
         if self.skip_data {
-            let got = std::io::copy(&mut (&mut self.inner).take(padded_len), &mut std::io::sink())
-                .map_err(|e| Error::io(ctx.clone(), e))?;
+            let got = match self.skip.as_mut() {
+                Some(skip) => skip(padded_len),
+                None => std::io::copy(&mut (&mut self.inner).take(padded_len), &mut std::io::sink()),
+            }
+            .map_err(|e| Error::io(ctx.clone(), e))?;
             if let Some(r) = self.remaining.as_mut() {
                 *r = r.saturating_sub(got);
             }
@@ -295,6 +329,29 @@ impl<R: Read> FitsReader<R> {
             }
             self.next_number += 1;
             return Ok(Some(Hdu { number, header, raw_header, data: Vec::new(), data_len: data_len as usize }));
+        }
+        if let (Some(bulk), Some(left)) = (self.bulk.as_mut(), self.remaining) {
+            if data_len >= BULK_MIN {
+                let want = padded_len.min(left);
+                // Zeroed pages are mapped lazily: the bulk reader's threads
+                // touch them, so the page faults are shared out too.
+                let mut data = vec![0u8; padded_len as usize];
+                let got = bulk(&mut data[..want as usize]).map_err(|e| Error::io(ctx.clone(), e))? as u64;
+                if let Some(r) = self.remaining.as_mut() {
+                    *r = r.saturating_sub(got);
+                }
+                if got < data_len {
+                    return Err(Error::malformed(
+                        ctx,
+                        format!("truncated: the data unit needs {data_len} bytes but the file ends after {got}"),
+                    ));
+                }
+                if got < padded_len {
+                    self.finished = true;
+                }
+                self.next_number += 1;
+                return Ok(Some(Hdu { number, header, raw_header, data, data_len: data_len as usize }));
+            }
         }
         let mut data = Vec::new();
         // Known input length: allocate once. Unknown (a pipe): grow as bytes

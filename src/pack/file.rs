@@ -10,7 +10,7 @@
 //! leaves the input intact and at most a temporary file beside it.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, BufWriter, Cursor, Read, Write};
+use std::io::{BufWriter, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -46,8 +46,11 @@ impl<'a> Input<'a> {
             Input::Path(p) => {
                 let file = File::open(p).map_err(|e| Error::io(Context::default(), e).with_file(p))?;
                 let len = file.metadata().map(|m| m.len()).ok();
-                let boxed: Box<dyn Read + 'a> = Box::new(BufReader::with_capacity(1 << 20, file));
-                Ok(FitsReader::new(boxed, limits, len))
+                let file = std::sync::Arc::new(file);
+                let position = std::sync::Arc::new(AtomicU64::new(0));
+                let stream: Box<dyn Read + 'a> =
+                    Box::new(PositionalReader { file: file.clone(), position: position.clone() });
+                Ok(FitsReader::new(stream, limits, len).with_bulk_read(parallel_bulk_read(file, position)))
             }
             Input::Bytes(b) => {
                 let boxed: Box<dyn Read + 'a> = Box::new(Cursor::new(b));
@@ -55,6 +58,65 @@ impl<'a> Input<'a> {
             }
         }
     }
+}
+
+/// Reads a file at a shared position with positional reads, so that the
+/// bulk reader below can take over large data units at the same position.
+/// Headers are read a 2880-byte block at a time, which is one system call
+/// per block: headers are a few blocks.
+struct PositionalReader {
+    file: std::sync::Arc<File>,
+    position: std::sync::Arc<AtomicU64>,
+}
+
+impl Read for PositionalReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let at = self.position.load(Ordering::Relaxed);
+        let n = self.file.read_at(buf, at)?;
+        self.position.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Large data units are read in parallel chunks: the kernel's copy and the
+/// first touch of every page are shared among the threads, which matters
+/// once the codecs themselves run in parallel.
+fn parallel_bulk_read(
+    file: std::sync::Arc<File>,
+    position: std::sync::Arc<AtomicU64>,
+) -> crate::fits::hdu::BulkRead<'static> {
+    const CHUNK: usize = 1 << 20;
+    Box::new(move |buf: &mut [u8]| {
+        use std::os::unix::fs::FileExt;
+        let start = position.load(Ordering::Relaxed);
+        let got: std::io::Result<Vec<usize>> = buf
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let mut filled = 0;
+                while filled < chunk.len() {
+                    match file.read_at(&mut chunk[filled..], start + (i * CHUNK + filled) as u64) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(filled)
+            })
+            .collect();
+        // Bytes up to the first short chunk are what the file holds.
+        let mut total = 0;
+        for (i, n) in got?.into_iter().enumerate() {
+            total += n;
+            if n < CHUNK.min(buf.len() - i * CHUNK) {
+                break;
+            }
+        }
+        position.fetch_add(total as u64, Ordering::Relaxed);
+        Ok(total)
+    })
 }
 
 /// What happened to one HDU.
@@ -634,34 +696,44 @@ pub fn write_atomically<T>(
     result
 }
 
-/// Reads through to an inner reader, keeping a CRC of every byte.
-struct CrcReader<R> {
-    inner: R,
-    crc: flate2::Crc,
-}
-
-impl<R: Read> Read for CrcReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.crc.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 /// One pass over the written file: it must parse as FITS from end to end
-/// and hold exactly the bytes that were written (same CRC and length).
+/// (headers read, data units stepped over) and hold exactly the bytes that
+/// were written (same length, and the same CRC, computed over 1 MiB chunks
+/// in parallel and combined in order).
 fn reread_matches(temp: &Path, crc: u32, len: u32, limits: Limits) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: u64 = 1 << 20;
     let ctx = || Context { file: Some(temp.to_path_buf()), ..Default::default() };
-    let file = File::open(temp).map_err(|e| Error::io(ctx(), e))?;
-    let size = file.metadata().map(|m| m.len()).ok();
-    let mut counted = CrcReader { inner: BufReader::with_capacity(1 << 20, file), crc: flate2::Crc::new() };
+    let file = std::sync::Arc::new(File::open(temp).map_err(|e| Error::io(ctx(), e))?);
+    let size = file.metadata().map_err(|e| Error::io(ctx(), e))?.len();
+    let position = std::sync::Arc::new(AtomicU64::new(0));
     {
-        let mut reader = FitsReader::new(&mut counted, limits, size);
+        let stream = PositionalReader { file: file.clone(), position: position.clone() };
+        let at = position.clone();
+        let skip: crate::fits::hdu::Skip<'static> = Box::new(move |n| {
+            let from = at.load(Ordering::Relaxed);
+            let stepped = n.min(size.saturating_sub(from));
+            at.fetch_add(stepped, Ordering::Relaxed);
+            Ok(stepped)
+        });
+        let mut reader = FitsReader::new(stream, limits, Some(size)).with_skip(skip);
         while reader.skip_hdu()?.is_some() {}
     }
-    // Whatever follows the last HDU (nothing, for our files) counts too.
-    std::io::copy(&mut counted, &mut std::io::sink()).map_err(|e| Error::io(ctx(), e))?;
-    if counted.crc.sum() != crc || counted.crc.amount() != len {
+    let chunks: std::io::Result<Vec<flate2::Crc>> = (0..size.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|i| {
+            let mut buf = vec![0u8; CHUNK.min(size - i * CHUNK) as usize];
+            file.read_exact_at(&mut buf, i * CHUNK)?;
+            let mut c = flate2::Crc::new();
+            c.update(&buf);
+            Ok(c)
+        })
+        .collect();
+    let mut whole = flate2::Crc::new();
+    for c in chunks.map_err(|e| Error::io(ctx(), e))? {
+        whole.combine(&c);
+    }
+    if u64::from(len) != size % (1u64 << 32) || whole.sum() != crc {
         return Err(Error::Verification { context: ctx(), message: "the file on disk differs from what was written".into() });
     }
     Ok(())
