@@ -3,11 +3,18 @@
 //!
 //! The invariant this module keeps: an output file appears under its final
 //! name only after it has been written to a temporary file in the same
-//! directory, flushed to disk, read back and checked — for compression, every
-//! HDU decoded and compared with the source pixels and header; for
-//! decompression, the bytes re-read and compared with what was written — and
-//! an input is deleted or replaced only after that. A crash at any moment
-//! leaves the input intact and at most a temporary file beside it.
+//! directory and checked, and an input is deleted or replaced only after
+//! that (with an fsync first). The checks form a chain: every tile was
+//! decoded and compared with its source pixels as it was coded, and every
+//! table and header re-read in memory (see `compress`); the file is then
+//! read back once, must parse as FITS and must have the CRC of those checked
+//! bytes. [`verify_compressed`] — a full decode of the file compared with the
+//! source — is there for lossy Hcompress and for callers that want it. A
+//! crash at any moment leaves the input intact and at most a temporary file
+//! beside it (`.NAME.fpack-ng-tmp.PID.N`).
+//!
+//! Files are read with positional reads: large data units in parallel
+//! chunks, so that reading scales with the codecs instead of bounding them.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Cursor, Read, Write};
