@@ -279,33 +279,65 @@ fn is_lossy(o: &CompressOptions) -> bool {
     o.quantize.is_some() || (o.algorithm == "HCOMPRESS_1" && o.codec.hcompress_scale != 0.0)
 }
 
-/// Entry point of `fpack-ng`; returns the exit status.
-pub fn fpack_main(args: Vec<String>) -> i32 {
+/// Parse the command line and answer --help and --version. `Err` carries
+/// the exit status when there is nothing more to do.
+fn start(
+    tool: &str,
+    args: &[String],
+    table: &[flags::Flag],
+    unsupported: &[(&str, &str)],
+    help: fn() -> String,
+) -> std::result::Result<Parsed, i32> {
     quiet_panics();
-    let parsed = match flags::parse(&args, flags::FPACK_FLAGS, flags::FPACK_UNSUPPORTED) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("fpack-ng: {e}");
-            return EXIT_USAGE;
-        }
-    };
+    let parsed = flags::parse(args, table, unsupported).map_err(|e| {
+        eprintln!("{tool}: {e}");
+        EXIT_USAGE
+    })?;
     if parsed.has("-H") || parsed.has("--help") {
-        print!("{}", fpack_help());
-        return EXIT_OK;
+        print!("{}", help());
+        return Err(EXIT_OK);
     }
     if parsed.has("-V") || parsed.has("--version") {
-        println!("fpack-ng {}", env!("CARGO_PKG_VERSION"));
-        return EXIT_OK;
+        println!("{tool} {}", env!("CARGO_PKG_VERSION"));
+        return Err(EXIT_OK);
     }
+    Ok(parsed)
+}
+
+/// Checks both tools make before touching any file.
+fn common_setup(parsed: &Parsed) -> Result<()> {
+    set_threads(parsed)?;
+    if parsed.files.is_empty() {
+        bail!("no input files (see --help)");
+    }
+    if parsed.has("-O") && parsed.files.len() != 1 {
+        bail!("-O may be used with a single input file only");
+    }
+    Ok(())
+}
+
+/// Process every file, reporting each failure and carrying on with the
+/// others; the exit status says whether any failed.
+fn each_file(tool: &str, files: &[String], work: impl Fn(&str) -> Result<()>) -> i32 {
+    let mut status = EXIT_OK;
+    for f in files {
+        if let Err(e) = guarded(f, || work(f)) {
+            eprintln!("{tool}: {e:#}");
+            status = EXIT_FAILED;
+        }
+    }
+    status
+}
+
+/// Entry point of `fpack-ng`; returns the exit status.
+pub fn fpack_main(args: Vec<String>) -> i32 {
+    let parsed = match start("fpack-ng", &args, flags::FPACK_FLAGS, flags::FPACK_UNSUPPORTED, fpack_help) {
+        Ok(p) => p,
+        Err(status) => return status,
+    };
     let setup = (|| -> Result<CompressOptions> {
-        set_threads(&parsed)?;
+        common_setup(&parsed)?;
         let o = compress_options(&parsed)?;
-        if parsed.files.is_empty() {
-            bail!("no input files (see --help)");
-        }
-        if parsed.has("-O") && parsed.files.len() != 1 {
-            bail!("-O may be used with a single input file only");
-        }
         if is_lossy(&o) && (parsed.has("-D") || parsed.has("-F")) && !parsed.has("-Y") {
             bail!("lossy compression with -D or -F would destroy the original pixels: add -Y to confirm");
         }
@@ -324,14 +356,7 @@ pub fn fpack_main(args: Vec<String>) -> i32 {
     if parsed.has("-T") {
         return test_files(&parsed, &opts);
     }
-    let mut status = EXIT_OK;
-    for f in &parsed.files {
-        if let Err(e) = guarded(f, || fpack_one(f, &parsed, &opts)) {
-            eprintln!("fpack-ng: {e:#}");
-            status = EXIT_FAILED;
-        }
-    }
-    status
+    each_file("fpack-ng", &parsed.files, |f| fpack_one(f, &parsed, &opts))
 }
 
 /// Standard input or output: the whole result is built in memory (and
@@ -406,30 +431,12 @@ fn fpack_one(f: &str, p: &Parsed, opts: &CompressOptions) -> Result<()> {
 
 /// Entry point of `funpack-ng`; returns the exit status.
 pub fn funpack_main(args: Vec<String>) -> i32 {
-    quiet_panics();
-    let parsed = match flags::parse(&args, flags::FUNPACK_FLAGS, flags::FUNPACK_UNSUPPORTED) {
+    let parsed = match start("funpack-ng", &args, flags::FUNPACK_FLAGS, flags::FUNPACK_UNSUPPORTED, funpack_help) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("funpack-ng: {e}");
-            return EXIT_USAGE;
-        }
+        Err(status) => return status,
     };
-    if parsed.has("-H") || parsed.has("--help") {
-        print!("{}", funpack_help());
-        return EXIT_OK;
-    }
-    if parsed.has("-V") || parsed.has("--version") {
-        println!("funpack-ng {}", env!("CARGO_PKG_VERSION"));
-        return EXIT_OK;
-    }
     let setup = (|| -> Result<DecompressOptions> {
-        set_threads(&parsed)?;
-        if parsed.files.is_empty() {
-            bail!("no input files (see --help)");
-        }
-        if parsed.has("-O") && parsed.files.len() != 1 {
-            bail!("-O may be used with a single input file only");
-        }
+        common_setup(&parsed)?;
         if parsed.has("-E") && (parsed.has("-F") || parsed.has("-D")) {
             bail!("-E may not be used with -F or -D (the other HDUs would be lost)");
         }
@@ -450,14 +457,7 @@ pub fn funpack_main(args: Vec<String>) -> i32 {
     if parsed.has("-L") {
         return list_files(&parsed);
     }
-    let mut status = EXIT_OK;
-    for f in &parsed.files {
-        if let Err(e) = guarded(f, || funpack_one(f, &parsed, &opts)) {
-            eprintln!("funpack-ng: {e:#}");
-            status = EXIT_FAILED;
-        }
-    }
-    status
+    each_file("funpack-ng", &parsed.files, |f| funpack_one(f, &parsed, &opts))
 }
 
 /// funpack's output name: strip ".fz" (and apply -P).
