@@ -118,6 +118,9 @@ pub struct EncodeOptions {
     pub hcompress_smooth: bool,
     /// Deflate level for GZIP_1/GZIP_2 (1..=9); cfitsio uses 1 by default.
     pub gzip_level: u32,
+    /// JPEG-XL encoder effort 1..=10 (`--jxl-effort`); informational for
+    /// decoders, written as a ZNAMEn/ZVALn parameter.
+    pub jxl_effort: u32,
 }
 
 impl Default for EncodeOptions {
@@ -126,6 +129,7 @@ impl Default for EncodeOptions {
             hcompress_scale: 0.0,
             hcompress_smooth: false,
             gzip_level: 1,
+            jxl_effort: 7,
         }
     }
 }
