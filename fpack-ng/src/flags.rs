@@ -29,6 +29,8 @@ pub const FPACK_FLAGS: &[Flag] = &[
     flag("-g2", None, "GZIP_2 (per-tile) compression, with byte shuffling."),
     flag("-p", None, "PLIO_1 compression (non-negative integer images below 2^24 only)."),
     flag("-d", None, "Tile the image without compression (NOCOMPRESS; for debugging)."),
+    flag("--jxl", None, "JPEG-XL lossless compression (JXL_1) of 8- and 16-bit integer images; other images fall back to a standard codec. Readable by funpack-ng (and the cfitsio shim / astropy plugin where installed), not by unmodified fpack/funpack."),
+    flag("--jxl-effort", Some("N"), "JPEG-XL encoder effort 1..10 [default 7]; higher is slower for little gain on noisy frames."),
     flag("-w", None, "Compress the whole image as a single large tile."),
     flag("-t", Some("AXES"), "Comma-separated tile dimensions, e.g. -t 100,100 [default: row by row]."),
     Flag {
@@ -81,7 +83,6 @@ pub const FPACK_UNSUPPORTED: &[(&str, &str)] = &[
     ("-n", "fpack's lossy noise rescaling (-n NOISE) is not supported, and no neural codec (-n MODEL) is available in this version"),
     ("-table", "tiled table compression is not supported: tables are copied unchanged"),
     ("-tableonly", "tiled table compression is not supported: tables are copied unchanged"),
-    ("--jxl", "JPEG-XL (JXL_1) is not available in this version"),
 ];
 
 pub const FUNPACK_UNSUPPORTED: &[(&str, &str)] = &[("-Z", "gzip-compressing the output is not supported: pipe -S output through gzip")];

@@ -103,6 +103,14 @@ fn compress_options(p: &Parsed) -> Result<CompressOptions> {
             "-g2" => o.algorithm = "GZIP_2".into(),
             "-p" => o.algorithm = "PLIO_1".into(),
             "-d" => o.algorithm = "NOCOMPRESS".into(),
+            "--jxl" => o.algorithm = "JXL_1".into(),
+            "--jxl-effort" => {
+                let v = value.as_deref().unwrap_or("");
+                codec.jxl_effort = match v.parse::<u32>() {
+                    Ok(e) if (1..=10).contains(&e) => e,
+                    _ => bail!("--jxl-effort needs a number from 1 to 10, not '{v}'"),
+                };
+            }
             "-w" => o.tiling = Tiling::Whole,
             "-t" => {
                 let v = value.as_deref().unwrap_or("");

@@ -11,6 +11,7 @@ use crate::tile::{PixelType, Pixels};
 
 pub mod gzip;
 pub mod hcompress;
+pub mod jxl;
 pub mod nocompress;
 pub mod plio;
 pub mod rice;
@@ -184,6 +185,7 @@ pub static REGISTRY: &[&dyn Codec] = &[
     &gzip::Gzip2,
     &hcompress::Hcompress,
     &plio::Plio,
+    &jxl::Jxl,
     &nocompress::NoCompress,
 ];
 

@@ -136,6 +136,9 @@ fn plan(hdu: &Hdu, opts: &CompressOptions, ctx: &Context) -> Result<Option<Plan>
     Ok(Some(Plan { codec, tiling, quantize, dither_seed, codec_options, notes }))
 }
 
+/// Largest default JXL_1 tile; see docs/jxl.md for the measurements.
+pub const JXL_MAX_DEFAULT_TILE_PIXELS: usize = 16 << 20;
+
 /// Tile axes for an image, following cfitsio's rules (imcomp_init_table):
 /// rows by default; for HCOMPRESS_1 2-D blocks of about 16 rows whose last
 /// block keeps at least 4 rows.
@@ -164,6 +167,16 @@ pub fn resolve_tile_axes(image: &[usize], tiling: &Tiling, algorithm: &str) -> R
                 .collect()
         }
     };
+    if algorithm == "JXL_1" && matches!(tiling, Tiling::Rows) {
+        // JPEG-XL is a 2-D codec: whole planes, cut into full-width strips
+        // when a plane is larger than JXL_MAX_DEFAULT_TILE_PIXELS.
+        tile = vec![1; n];
+        tile[0] = image[0];
+        if n > 1 {
+            let rows = (JXL_MAX_DEFAULT_TILE_PIXELS / image[0].max(1)).max(1);
+            tile[1] = image[1].min(rows);
+        }
+    }
     if algorithm == "HCOMPRESS_1" {
         if n < 2 || image.iter().filter(|&&d| d >= 4).count() < 2 {
             return Err(Error::bad_parameter(
@@ -236,11 +249,16 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
     let plio_shift = plio_offset(plan.codec.id(), pixel_type, &hdu.header);
     let coded_type = if quantized || plio_shift != 0 { PixelType::I32 } else { pixel_type };
     if !plan.codec.supports(coded_type) {
-        let fallback = codec::find("GZIP_2").expect("GZIP_2 is registered");
+        // The standard codec that codes this type best: Rice for integers up
+        // to 32 bits (also quantized floats), GZIP_2 for the rest.
+        let rice = codec::find("RICE_1").expect("RICE_1 is registered");
+        let fallback =
+            if rice.supports(coded_type) { rice } else { codec::find("GZIP_2").expect("GZIP_2 is registered") };
         plan.notes.push(format!(
-            "{} cannot code BITPIX={} losslessly; used GZIP_2",
+            "{} cannot code BITPIX={bitpix}{}; used {}",
             plan.codec.id(),
-            bitpix
+            if quantized { " (quantized)" } else { "" },
+            fallback.id()
         ));
         plan.codec = fallback;
     }

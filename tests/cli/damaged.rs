@@ -848,6 +848,10 @@ fn damaged_inputs_fail_cleanly() {
         (fpack_bin(), vec!["-C", "-r"], "uint16.fits", true),
         (fpack_bin(), vec!["-C", "-g2"], "bitpix32.fits", true),
         (fpack_bin(), vec!["-C", "-h"], "bitpix16.fits", true),
+        (fpack_bin(), vec!["--jxl"], "uint16.fits", true),
+        (fpack_bin(), vec!["--jxl", "-t", "64,32"], "bitpix8.fits", true),
+        // No checksums: flipped JXL_1 heap bytes reach the decoder itself.
+        (fpack_bin(), vec!["-C", "--jxl"], "bitpix16.fits", true),
     ];
     if debian.exists() {
         specs.extend([
