@@ -13,7 +13,9 @@ Measurement only (nothing is trained or tuned on the frames). Prints markdown:
  3. Effort 1, 3, 5, 7, 9 (--efforts adds 10) with the default tiling.
  4. Encode/decode MB/s of JXL_1 next to Rice (fpack-ng and Debian fpack).
 
-The pixels given to imagecodecs are what JXL_1 codes: the stored integers of
+imagecodecs sizes are codestream bytes (its ISO-BMFF container boxes, ~49
+bytes per image, are not counted: JXL_1 stores bare codestreams). The pixels
+given to imagecodecs are what JXL_1 codes: the stored integers of
 16-bit images plus 32768, as uint16 (for BZERO=32768 data these are the
 physical values astropy returns; for signed int16 without BZERO it is the
 same +32768 offset); 8-bit images as they are. Every fpack-ng output is
@@ -121,6 +123,26 @@ def jxl_pixels(a):
     return None
 
 
+def codestream_bytes(c):
+    """Bytes of the JPEG-XL codestream in `c`, without ISO-BMFF container boxes (imagecodecs
+    always writes a container for 16-bit images; JXL_1 stores bare codestreams)."""
+    if c[:2] == b"\xff\x0a":
+        return len(c)
+    n, i = 0, 0
+    while i + 8 <= len(c):
+        size, kind, head = int.from_bytes(c[i:i + 4], "big"), c[i + 4:i + 8], 8
+        if size == 1:
+            size, head = int.from_bytes(c[i + 8:i + 16], "big"), 16
+        elif size == 0:
+            size = len(c) - i
+        if kind == b"jxlc":
+            n += size - head
+        elif kind == b"jxlp":
+            n += size - head - 4
+        i += size
+    return n
+
+
 # ------------------------------------------------------------------- runners
 
 class Runner:
@@ -204,7 +226,7 @@ class Runner:
         return res
 
     def imagecodecs(self, f, effort):
-        """Per image HDU: (raw bytes, JPEG-XL bytes, encode s, decode s) or None if not coded."""
+        """Per image HDU: (raw bytes, codestream bytes, encode s, decode s) or None if not coded."""
         import imagecodecs
         key = ("ic", f, effort)
         if key in self.cache:
@@ -229,7 +251,7 @@ class Runner:
                     best_d = min(best_d, time.perf_counter() - t)
                 if not np.array_equal(d, pl):
                     self.failures.append((f"imagecodecs e{effort}", f.name, "round trip differs"))
-                size += len(c)
+                size += codestream_bytes(c)
                 te += best_e
                 td += best_d
             out.append((p.nbytes, size, te, td))
@@ -401,7 +423,7 @@ def main():
 
     print("## 2. Tiling, effort 7, all frames\n")
     print("MB/s of raw pixel data; encode includes fpack-ng's verification decode. "
-          "Tiles larger than an image are clipped to it (2048² is the whole image on every frame here).\n")
+          "Tiles larger than an image are clipped to it.\n")
     print(SPEED_HEAD.format(what="tiling", loss="loss vs whole"))
     tilings = [("whole image (-w)", whole7)]
     for n in (2048, 1024, 512, 256):
