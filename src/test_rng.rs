@@ -19,7 +19,9 @@ impl TestRng {
 
     /// Roughly Gaussian noise of the given spread around `level`.
     pub fn noise(&mut self, level: f64, spread: f64) -> f64 {
-        let sum: f64 = (0..4).map(|_| (self.next() >> 11) as f64 / (1u64 << 53) as f64).sum();
+        let sum: f64 = (0..4)
+            .map(|_| (self.next() >> 11) as f64 / (1u64 << 53) as f64)
+            .sum();
         level + (sum - 2.0) * spread * 1.7
     }
 }

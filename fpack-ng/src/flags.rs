@@ -18,7 +18,12 @@ pub struct Flag {
 }
 
 const fn flag(name: &'static str, value: Option<&'static str>, help: &'static str) -> Flag {
-    Flag { name, prefix: false, value, help }
+    Flag {
+        name,
+        prefix: false,
+        value,
+        help,
+    }
 }
 
 pub const FPACK_FLAGS: &[Flag] = &[
@@ -85,7 +90,10 @@ pub const FPACK_UNSUPPORTED: &[(&str, &str)] = &[
     ("-tableonly", "tiled table compression is not supported: tables are copied unchanged"),
 ];
 
-pub const FUNPACK_UNSUPPORTED: &[(&str, &str)] = &[("-Z", "gzip-compressing the output is not supported: pipe -S output through gzip")];
+pub const FUNPACK_UNSUPPORTED: &[(&str, &str)] = &[(
+    "-Z",
+    "gzip-compressing the output is not supported: pipe -S output through gzip",
+)];
 
 /// A parsed argument list: flags with their values, in order, and files.
 #[derive(Debug, Default)]
@@ -99,13 +107,21 @@ impl Parsed {
         self.flags.iter().any(|(f, _)| f == name)
     }
     pub fn value(&self, name: &str) -> Option<&str> {
-        self.flags.iter().rev().find(|(f, _)| f == name).and_then(|(_, v)| v.as_deref())
+        self.flags
+            .iter()
+            .rev()
+            .find(|(f, _)| f == name)
+            .and_then(|(_, v)| v.as_deref())
     }
 }
 
 /// Parse arguments against a table. `-` alone is a file (standard input);
 /// `--` ends the flags.
-pub fn parse(args: &[String], table: &[Flag], unsupported: &[(&str, &str)]) -> Result<Parsed, String> {
+pub fn parse(
+    args: &[String],
+    table: &[Flag],
+    unsupported: &[(&str, &str)],
+) -> Result<Parsed, String> {
     let mut out = Parsed::default();
     let mut i = 0;
     let mut flags_done = false;
@@ -130,7 +146,9 @@ pub fn parse(args: &[String], table: &[Flag], unsupported: &[(&str, &str)]) -> R
             .ok_or_else(|| format!("unknown flag {a} (see --help)"))?;
         let value = match def.value {
             Some(meta) => {
-                let v = args.get(i).ok_or_else(|| format!("{a} needs a value ({meta})"))?;
+                let v = args
+                    .get(i)
+                    .ok_or_else(|| format!("{a} needs a value ({meta})"))?;
                 i += 1;
                 Some(v.clone())
             }
@@ -143,7 +161,10 @@ pub fn parse(args: &[String], table: &[Flag], unsupported: &[(&str, &str)]) -> R
 
 /// `--help` text.
 pub fn help(tool: &str, summary: &str, usage: &str, table: &[Flag]) -> String {
-    let mut s = format!("{tool} {} — {summary}\n\nusage: {usage}\n\n", env!("CARGO_PKG_VERSION"));
+    let mut s = format!(
+        "{tool} {} — {summary}\n\nusage: {usage}\n\n",
+        env!("CARGO_PKG_VERSION")
+    );
     for f in table {
         let left = match f.value {
             Some(v) => format!("{} {v}", f.name),
@@ -155,7 +176,14 @@ pub fn help(tool: &str, summary: &str, usage: &str, table: &[Flag]) -> String {
 }
 
 /// A man page (roff) generated from the same table.
-pub fn man_page(tool: &str, summary: &str, usage: &str, table: &[Flag], description: &str, exit_status: &str) -> String {
+pub fn man_page(
+    tool: &str,
+    summary: &str,
+    usage: &str,
+    table: &[Flag],
+    description: &str,
+    exit_status: &str,
+) -> String {
     let esc = |t: &str| t.replace('\\', "\\\\").replace('-', "\\-");
     let mut s = format!(
         ".TH {} 1 \"\" \"fpack-ng {}\" \"User Commands\"\n.SH NAME\n{} \\- {}\n.SH SYNOPSIS\n.B {}\n{}\n.SH DESCRIPTION\n{}\n.SH OPTIONS\n",

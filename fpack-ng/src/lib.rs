@@ -35,7 +35,8 @@ pub const EXIT_USAGE: i32 = 2;
 
 pub const EXIT_STATUS_TEXT: &str = "0 if every file was processed; 1 if any file failed (each failure is reported on standard error with the file, HDU and tile, the input is left unchanged and no output file is left behind; the other files are still processed); 2 if the command line is invalid (nothing is done).";
 
-const FPACK_SUMMARY: &str = "compress FITS images with the tiled-image convention, fpack-compatible";
+const FPACK_SUMMARY: &str =
+    "compress FITS images with the tiled-image convention, fpack-compatible";
 const FPACK_USAGE: &str = "fpack-ng [flags] FILE... ('-' reads standard input)";
 const FPACK_DESCRIPTION: &str = "fpack-ng compresses every image HDU of each FITS file into a tile-compressed binary table (FITS 4.0 section 10), readable by funpack, cfitsio, astropy and every other reader of the standard, and copies all other HDUs unchanged. It accepts fpack's flags with fpack's meanings. Differences from fpack: floating-point images are compressed losslessly unless -q is given; every output is decoded and compared with the input before it is renamed into place, and an input is deleted (-D) or replaced (-F) only after that check; header directives FZALGOR, FZTILE, FZQVALUE, FZQMETHD, FZDTHRSD and FZHSCALE override the command line as in fpack.";
 const FUNPACK_SUMMARY: &str = "decompress tile-compressed FITS files, funpack-compatible";
@@ -43,11 +44,25 @@ const FUNPACK_USAGE: &str = "funpack-ng [flags] FILE... ('-' reads standard inpu
 const FUNPACK_DESCRIPTION: &str = "funpack-ng restores every compressed image HDU of each file to a standard FITS image and copies all other HDUs unchanged. It reads every algorithm of the standard (RICE_1, GZIP_1, GZIP_2, HCOMPRESS_1, PLIO_1, NOCOMPRESS) and is the escape hatch that turns any file back into plain FITS for tools that cannot read tile compression. CHECKSUM and DATASUM of every input HDU that has them are verified while reading; a mismatch stops with an error naming the HDU. Output is written to a temporary file, re-read and checked, then renamed.";
 
 pub fn fpack_man_page() -> String {
-    flags::man_page("fpack-ng", FPACK_SUMMARY, FPACK_USAGE, flags::FPACK_FLAGS, FPACK_DESCRIPTION, EXIT_STATUS_TEXT)
+    flags::man_page(
+        "fpack-ng",
+        FPACK_SUMMARY,
+        FPACK_USAGE,
+        flags::FPACK_FLAGS,
+        FPACK_DESCRIPTION,
+        EXIT_STATUS_TEXT,
+    )
 }
 
 pub fn funpack_man_page() -> String {
-    flags::man_page("funpack-ng", FUNPACK_SUMMARY, FUNPACK_USAGE, flags::FUNPACK_FLAGS, FUNPACK_DESCRIPTION, EXIT_STATUS_TEXT)
+    flags::man_page(
+        "funpack-ng",
+        FUNPACK_SUMMARY,
+        FUNPACK_USAGE,
+        flags::FUNPACK_FLAGS,
+        FUNPACK_DESCRIPTION,
+        EXIT_STATUS_TEXT,
+    )
 }
 
 pub fn fpack_help() -> String {
@@ -55,20 +70,33 @@ pub fn fpack_help() -> String {
 }
 
 pub fn funpack_help() -> String {
-    flags::help("funpack-ng", FUNPACK_SUMMARY, FUNPACK_USAGE, flags::FUNPACK_FLAGS)
+    flags::help(
+        "funpack-ng",
+        FUNPACK_SUMMARY,
+        FUNPACK_USAGE,
+        flags::FUNPACK_FLAGS,
+    )
 }
 
 fn set_threads(p: &Parsed) -> Result<()> {
     if let Some(n) = p.value("--threads") {
-        let n: usize = n.parse().map_err(|_| anyhow!("--threads needs a number, not '{n}'"))?;
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().ok();
+        let n: usize = n
+            .parse()
+            .map_err(|_| anyhow!("--threads needs a number, not '{n}'"))?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .ok();
     }
     Ok(())
 }
 
 /// fpack's `-q` family: returns the spec (None for lossless) and the seed.
 fn parse_quantize(flag: &str, level: &str) -> Result<(Option<QuantizeSpec>, Option<DitherSeed>)> {
-    let level: f32 = level.trim().parse().map_err(|_| anyhow!("{flag} needs a number, not '{level}'"))?;
+    let level: f32 = level
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("{flag} needs a number, not '{level}'"))?;
     let mut rest = &flag[2..];
     let mut method = QuantizeMethod::SubtractiveDither1;
     if let Some(r) = rest.strip_prefix('z') {
@@ -79,7 +107,9 @@ fn parse_quantize(flag: &str, level: &str) -> Result<(Option<QuantizeSpec>, Opti
     if rest == "t" {
         seed = Some(DitherSeed::FirstTile);
     } else if !rest.is_empty() {
-        let n: i32 = rest.parse().map_err(|_| anyhow!("invalid -q suffix in {flag}"))?;
+        let n: i32 = rest
+            .parse()
+            .map_err(|_| anyhow!("invalid -q suffix in {flag}"))?;
         match n {
             0 => method = QuantizeMethod::NoDither,
             1..=10000 => seed = Some(DitherSeed::Fixed(n)),
@@ -114,15 +144,20 @@ fn compress_options(p: &Parsed) -> Result<CompressOptions> {
             "-w" => o.tiling = Tiling::Whole,
             "-t" => {
                 let v = value.as_deref().unwrap_or("");
-                let axes: std::result::Result<Vec<usize>, _> = v.split(',').map(|s| s.trim().parse::<usize>()).collect();
+                let axes: std::result::Result<Vec<usize>, _> =
+                    v.split(',').map(|s| s.trim().parse::<usize>()).collect();
                 match axes {
                     Ok(a) if !a.is_empty() => o.tiling = Tiling::Axes(a),
-                    _ => bail!("-t needs comma-separated tile dimensions, e.g. -t 100,100 (got '{v}')"),
+                    _ => bail!(
+                        "-t needs comma-separated tile dimensions, e.g. -t 100,100 (got '{v}')"
+                    ),
                 }
             }
             "-s" => {
                 let v = value.as_deref().unwrap_or("");
-                codec.hcompress_scale = v.parse().map_err(|_| anyhow!("-s needs a number, not '{v}'"))?;
+                codec.hcompress_scale = v
+                    .parse()
+                    .map_err(|_| anyhow!("-s needs a number, not '{v}'"))?;
             }
             "-C" => o.checksums = false,
             f if f.starts_with("-q") => {
@@ -139,9 +174,20 @@ fn compress_options(p: &Parsed) -> Result<CompressOptions> {
     Ok(o)
 }
 
-fn print_report(out: &mut dyn Write, tool: &str, from: &str, to: &str, r: &FileReport, seconds: f64) {
+fn print_report(
+    out: &mut dyn Write,
+    tool: &str,
+    from: &str,
+    to: &str,
+    r: &FileReport,
+    seconds: f64,
+) {
     // Always uncompressed / compressed, whichever side is the output.
-    let (plain, packed) = if tool == "funpack-ng" { (r.output_bytes, r.input_bytes) } else { (r.input_bytes, r.output_bytes) };
+    let (plain, packed) = if tool == "funpack-ng" {
+        (r.output_bytes, r.input_bytes)
+    } else {
+        (r.input_bytes, r.output_bytes)
+    };
     let ratio = plain as f64 / packed.max(1) as f64;
     let _ = writeln!(
         out,
@@ -153,7 +199,12 @@ fn print_report(out: &mut dyn Write, tool: &str, from: &str, to: &str, r: &FileR
     for h in &r.hdus {
         match &h.action {
             HduAction::Compressed(s) => {
-                let tiles = s.tile_axes.iter().map(|t| t.to_string()).collect::<Vec<_>>().join("x");
+                let tiles = s
+                    .tile_axes
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join("x");
                 let _ = writeln!(
                     out,
                     "  HDU {}: {} tiles {tiles} ({} tiles), {} -> {} data bytes, ratio {:.3}{}",
@@ -181,7 +232,9 @@ fn print_report(out: &mut dyn Write, tool: &str, from: &str, to: &str, r: &FileR
 
 fn read_stdin() -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .context("reading standard input")?;
     Ok(buf)
 }
 
@@ -200,7 +253,10 @@ fn list_files(p: &Parsed) -> i32 {
             }
             (Input::Bytes(&stdin), stdin.len() as u64)
         } else {
-            (Input::Path(Path::new(f)), std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+            (
+                Input::Path(Path::new(f)),
+                std::fs::metadata(f).map(|m| m.len()).unwrap_or(0),
+            )
         };
         match list(input, Default::default()) {
             Ok(entries) => {
@@ -339,7 +395,13 @@ fn each_file(tool: &str, files: &[String], work: impl Fn(&str) -> Result<()>) ->
 
 /// Entry point of `fpack-ng`; returns the exit status.
 pub fn fpack_main(args: Vec<String>) -> i32 {
-    let parsed = match start("fpack-ng", &args, flags::FPACK_FLAGS, flags::FPACK_UNSUPPORTED, fpack_help) {
+    let parsed = match start(
+        "fpack-ng",
+        &args,
+        flags::FPACK_FLAGS,
+        flags::FPACK_UNSUPPORTED,
+        fpack_help,
+    ) {
         Ok(p) => p,
         Err(status) => return status,
     };
@@ -390,25 +452,55 @@ fn through_memory(
     let report = produce(input, &mut buf)?;
     if to_stdout {
         let mut out = std::io::stdout().lock();
-        out.write_all(&buf).and_then(|_| out.flush()).context("writing standard output")?;
+        out.write_all(&buf)
+            .and_then(|_| out.flush())
+            .context("writing standard output")?;
     } else {
         let target = PathBuf::from(p.value("-O").unwrap_or_default());
-        let mode = WriteMode { overwrite: false, durable: false, reread: true, limits: Default::default() };
-        write_atomically(&target, mode, |w| w.write_all(&buf).map_err(|e| fpackng::Error::io(Default::default(), e)), |_, _| Ok(()))?;
+        let mode = WriteMode {
+            overwrite: false,
+            durable: false,
+            reread: true,
+            limits: Default::default(),
+        };
+        write_atomically(
+            &target,
+            mode,
+            |w| {
+                w.write_all(&buf)
+                    .map_err(|e| fpackng::Error::io(Default::default(), e))
+            },
+            |_, _| Ok(()),
+        )?;
     }
     if after == InputAfter::Delete && f != "-" {
         std::fs::remove_file(f).with_context(|| format!("{f}: deleting the input"))?;
     }
     if p.has("-v") {
-        let to = if to_stdout { "stdout" } else { p.value("-O").unwrap_or_default() };
-        print_report(&mut std::io::stderr(), tool, f, to, &report, start.elapsed().as_secs_f64());
+        let to = if to_stdout {
+            "stdout"
+        } else {
+            p.value("-O").unwrap_or_default()
+        };
+        print_report(
+            &mut std::io::stderr(),
+            tool,
+            f,
+            to,
+            &report,
+            start.elapsed().as_secs_f64(),
+        );
     }
     Ok(())
 }
 
 fn fpack_one(f: &str, p: &Parsed, opts: &CompressOptions) -> Result<()> {
     let start = Instant::now();
-    let after = if p.has("-D") { InputAfter::Delete } else { InputAfter::Keep };
+    let after = if p.has("-D") {
+        InputAfter::Delete
+    } else {
+        InputAfter::Keep
+    };
     let to_stdout = p.has("-S") || (f == "-" && !p.has("-O"));
     if f == "-" || to_stdout {
         // In memory: verify against the source before a byte goes out.
@@ -432,14 +524,27 @@ fn fpack_one(f: &str, p: &Parsed, opts: &CompressOptions) -> Result<()> {
     };
     let report = compress_file(&input, &output, opts, false, after)?;
     if p.has("-v") {
-        print_report(&mut std::io::stdout(), "fpack-ng", f, &output.display().to_string(), &report, start.elapsed().as_secs_f64());
+        print_report(
+            &mut std::io::stdout(),
+            "fpack-ng",
+            f,
+            &output.display().to_string(),
+            &report,
+            start.elapsed().as_secs_f64(),
+        );
     }
     Ok(())
 }
 
 /// Entry point of `funpack-ng`; returns the exit status.
 pub fn funpack_main(args: Vec<String>) -> i32 {
-    let parsed = match start("funpack-ng", &args, flags::FUNPACK_FLAGS, flags::FUNPACK_UNSUPPORTED, funpack_help) {
+    let parsed = match start(
+        "funpack-ng",
+        &args,
+        flags::FUNPACK_FLAGS,
+        flags::FUNPACK_UNSUPPORTED,
+        funpack_help,
+    ) {
         Ok(p) => p,
         Err(status) => return status,
     };
@@ -465,7 +570,9 @@ pub fn funpack_main(args: Vec<String>) -> i32 {
     if parsed.has("-L") {
         return list_files(&parsed);
     }
-    each_file("funpack-ng", &parsed.files, |f| funpack_one(f, &parsed, &opts))
+    each_file("funpack-ng", &parsed.files, |f| {
+        funpack_one(f, &parsed, &opts)
+    })
 }
 
 /// funpack's output name: strip ".fz" (and apply -P).
@@ -483,7 +590,11 @@ fn unpacked_name(f: &str, prefix: Option<&str>) -> Result<PathBuf> {
 
 fn funpack_one(f: &str, p: &Parsed, opts: &DecompressOptions) -> Result<()> {
     let start = Instant::now();
-    let after = if p.has("-D") { InputAfter::Delete } else { InputAfter::Keep };
+    let after = if p.has("-D") {
+        InputAfter::Delete
+    } else {
+        InputAfter::Keep
+    };
     let to_stdout = p.has("-S") || (f == "-" && !p.has("-O"));
     if f == "-" || to_stdout {
         return through_memory("funpack-ng", f, p, to_stdout, after, start, |input, buf| {
@@ -500,7 +611,14 @@ fn funpack_one(f: &str, p: &Parsed, opts: &DecompressOptions) -> Result<()> {
     };
     let report = decompress_file(&input, &output, opts, false, after)?;
     if p.has("-v") {
-        print_report(&mut std::io::stdout(), "funpack-ng", f, &output.display().to_string(), &report, start.elapsed().as_secs_f64());
+        print_report(
+            &mut std::io::stdout(),
+            "funpack-ng",
+            f,
+            &output.display().to_string(),
+            &report,
+            start.elapsed().as_secs_f64(),
+        );
     }
     Ok(())
 }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
 }
 
 fn scratch(tag: &str) -> PathBuf {
@@ -21,12 +23,17 @@ fn run(tool: &str, dir: &Path, args: &[&str]) -> Output {
         "fpack-ng" => env!("CARGO_BIN_EXE_fpack-ng"),
         _ => env!("CARGO_BIN_EXE_funpack-ng"),
     };
-    Command::new(exe).current_dir(dir).args(args).output().unwrap()
+    Command::new(exe)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn image_hdus(path: &Path) -> Vec<(usize, Option<String>, Vec<usize>)> {
     let bytes = std::fs::read(path).unwrap();
-    let mut r = fpackng::fits::FitsReader::new(&bytes[..], Default::default(), Some(bytes.len() as u64));
+    let mut r =
+        fpackng::fits::FitsReader::new(&bytes[..], Default::default(), Some(bytes.len() as u64));
     let mut out = Vec::new();
     while let Some(h) = r.next_hdu().unwrap() {
         out.push((h.number, h.header.get_string("EXTNAME"), h.image_axes()));
@@ -41,13 +48,25 @@ fn extract_selected_hdus_and_prefix() {
     assert!(run("fpack-ng", &dir, &["m.fits"]).status.success());
 
     // One HDU by name: it becomes the primary array.
-    assert!(run("funpack-ng", &dir, &["-E", "SCI", "-O", "sci.fits", "m.fits.fz"]).status.success());
+    assert!(run(
+        "funpack-ng",
+        &dir,
+        &["-E", "SCI", "-O", "sci.fits", "m.fits.fz"]
+    )
+    .status
+    .success());
     let hdus = image_hdus(&dir.join("sci.fits"));
     assert_eq!(hdus.len(), 1);
     assert_eq!(hdus[0].2, vec![80, 60]);
 
     // Two by number (0 = primary, as funpack counts): empty primary + both.
-    assert!(run("funpack-ng", &dir, &["-E", "1,4", "-O", "two.fits", "m.fits.fz"]).status.success());
+    assert!(run(
+        "funpack-ng",
+        &dir,
+        &["-E", "1,4", "-O", "two.fits", "m.fits.fz"]
+    )
+    .status
+    .success());
     let hdus = image_hdus(&dir.join("two.fits"));
     assert_eq!(hdus.len(), 3);
     assert!(hdus[0].2.is_empty());
@@ -55,7 +74,9 @@ fn extract_selected_hdus_and_prefix() {
     assert_eq!(hdus[2].1.as_deref(), Some("ERR"));
 
     // -P puts a prefix on the output name.
-    assert!(run("funpack-ng", &dir, &["-P", "new_", "m.fits.fz"]).status.success());
+    assert!(run("funpack-ng", &dir, &["-P", "new_", "m.fits.fz"])
+        .status
+        .success());
     assert!(dir.join("new_m.fits").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -82,10 +103,26 @@ fn exit_statuses_and_carrying_on() {
     assert_eq!(std::fs::read(dir.join("a.fits.fz")).unwrap(), before);
 
     // Usage errors: status 2 and nothing done.
-    assert_eq!(run("fpack-ng", &dir, &["-t", "abc", "a.fits"]).status.code(), Some(2));
-    assert_eq!(run("fpack-ng", &dir, &["--no-such-flag"]).status.code(), Some(2));
-    assert_eq!(run("funpack-ng", &dir, &["-E", "1", "-D", "a.fits.fz"]).status.code(), Some(2));
-    assert_eq!(run("fpack-ng", &dir, &["-i2f", "a.fits"]).status.code(), Some(2));
+    assert_eq!(
+        run("fpack-ng", &dir, &["-t", "abc", "a.fits"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run("fpack-ng", &dir, &["--no-such-flag"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        run("funpack-ng", &dir, &["-E", "1", "-D", "a.fits.fz"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run("fpack-ng", &dir, &["-i2f", "a.fits"]).status.code(),
+        Some(2)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -98,7 +135,11 @@ fn lossy_delete_needs_confirmation() {
     assert!(dir.join("f.fits").exists() && !dir.join("f.fits.fz").exists());
     // With -Y the quantized file is written and the original deleted.
     let out = run("fpack-ng", &dir, &["-q", "4", "-D", "-Y", "f.fits"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!dir.join("f.fits").exists() && dir.join("f.fits.fz").exists());
     // Lossless -F replaces the input under its own name with a compressed file.
     std::fs::copy(fixture("uint16.fits"), dir.join("u.fits")).unwrap();

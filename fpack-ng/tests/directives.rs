@@ -8,7 +8,9 @@ use fpackng::fits::{Card, FitsReader, FitsWriter};
 use fpackng::pack::decompress::CompressedImageInfo;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
 }
 
 /// Copy a single-image fixture, adding `cards` to its header.
@@ -37,8 +39,17 @@ fn compressed_info(path: &Path) -> Option<CompressedImageInfo> {
 }
 
 fn fpack(dir: &Path, args: &[&str], file: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fpack-ng")).current_dir(dir).args(args).arg(file).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_fpack-ng"))
+        .current_dir(dir)
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -49,7 +60,10 @@ fn header_directives_override_flags() {
 
     with_cards(
         "bitpix16.fits",
-        &[Card::new_string("FZALGOR", "GZIP_2", None), Card::new_string("FZTILE", "(16,8)", None)],
+        &[
+            Card::new_string("FZALGOR", "GZIP_2", None),
+            Card::new_string("FZTILE", "(16,8)", None),
+        ],
         &dir.join("a.fits"),
     );
     fpack(&dir, &["-r"], "a.fits");
@@ -57,19 +71,35 @@ fn header_directives_override_flags() {
     assert_eq!(info.algorithm, "GZIP_2");
     assert_eq!(info.tile_axes, vec![16, 8]);
 
-    with_cards("bitpix16.fits", &[Card::new_string("FZALGOR", "NONE", None)], &dir.join("b.fits"));
+    with_cards(
+        "bitpix16.fits",
+        &[Card::new_string("FZALGOR", "NONE", None)],
+        &dir.join("b.fits"),
+    );
     fpack(&dir, &[], "b.fits");
-    assert!(compressed_info(&dir.join("b.fits.fz")).is_none(), "FZALGOR='NONE' must leave the image uncompressed");
+    assert!(
+        compressed_info(&dir.join("b.fits.fz")).is_none(),
+        "FZALGOR='NONE' must leave the image uncompressed"
+    );
 
     with_cards(
         "float32.fits",
-        &[Card::new_float("FZQVALUE", 8.0, None), Card::new_string("FZQMETHD", "SUBTRACTIVE_DITHER_2", None)],
+        &[
+            Card::new_float("FZQVALUE", 8.0, None),
+            Card::new_string("FZQMETHD", "SUBTRACTIVE_DITHER_2", None),
+        ],
         &dir.join("c.fits"),
     );
     fpack(&dir, &[], "c.fits");
     let info = compressed_info(&dir.join("c.fits.fz")).unwrap();
-    assert_eq!(info.quantize, Some(fpackng::tile::quantize::QuantizeMethod::SubtractiveDither2));
-    assert_eq!(info.algorithm, "RICE_ONE", "dither 2 with Rice is marked RICE_ONE as cfitsio does");
+    assert_eq!(
+        info.quantize,
+        Some(fpackng::tile::quantize::QuantizeMethod::SubtractiveDither2)
+    );
+    assert_eq!(
+        info.algorithm, "RICE_ONE",
+        "dither 2 with Rice is marked RICE_ONE as cfitsio does"
+    );
 
     std::fs::remove_dir_all(&dir).unwrap();
 }

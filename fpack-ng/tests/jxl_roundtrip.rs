@@ -30,8 +30,17 @@ fn images(path: &Path) -> Vec<(i64, Vec<usize>, Vec<u8>)> {
     let mut out = Vec::new();
     while let Some(h) = r.next_hdu().unwrap() {
         let axes = h.image_axes();
-        if h.header.get_bool("ZIMAGE") != Some(true) && !axes.is_empty() && h.header.get_string("XTENSION").is_none_or(|x| x.trim() == "IMAGE") {
-            out.push((h.header.get_int("BITPIX").unwrap(), axes, h.data_bytes().to_vec()));
+        if h.header.get_bool("ZIMAGE") != Some(true)
+            && !axes.is_empty()
+            && h.header
+                .get_string("XTENSION")
+                .is_none_or(|x| x.trim() == "IMAGE")
+        {
+            out.push((
+                h.header.get_int("BITPIX").unwrap(),
+                axes,
+                h.data_bytes().to_vec(),
+            ));
         }
     }
     out
@@ -43,18 +52,41 @@ fn round_trip(src: &Path, flags: &[&str], work: &Path) -> Result<String, String>
     let back = work.join(format!("{name}.back"));
     let _ = std::fs::remove_file(&fz);
     let _ = std::fs::remove_file(&back);
-    let out = Command::new(env!("CARGO_BIN_EXE_fpack-ng")).args(flags).arg("-O").arg(&fz).arg(src).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fpack-ng"))
+        .args(flags)
+        .arg("-O")
+        .arg(&fz)
+        .arg(src)
+        .output()
+        .unwrap();
     if !out.status.success() {
-        return Err(format!("{name} {flags:?}: fpack-ng failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "{name} {flags:?}: fpack-ng failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
-    let listing = Command::new(env!("CARGO_BIN_EXE_fpack-ng")).arg("-L").arg(&fz).output().unwrap();
+    let listing = Command::new(env!("CARGO_BIN_EXE_fpack-ng"))
+        .arg("-L")
+        .arg(&fz)
+        .output()
+        .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
-    let out = Command::new(env!("CARGO_BIN_EXE_funpack-ng")).arg("-O").arg(&back).arg(&fz).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_funpack-ng"))
+        .arg("-O")
+        .arg(&back)
+        .arg(&fz)
+        .output()
+        .unwrap();
     if !out.status.success() {
-        return Err(format!("{name} {flags:?}: funpack-ng failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "{name} {flags:?}: funpack-ng failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     if images(src) != images(&back) {
-        return Err(format!("{name} {flags:?}: pixels differ after the round trip"));
+        return Err(format!(
+            "{name} {flags:?}: pixels differ after the round trip"
+        ));
     }
     Ok(listing)
 }
@@ -81,8 +113,18 @@ fn every_corpus_frame_and_fixture_round_trips_through_jxl() {
         }
     }
     // Odd tile shapes: one row, one column, 3x5, and tiles larger than the image.
-    for fixture in ["uint16.fits", "bitpix16.fits", "bitpix8.fits", "cube3d.fits", "tiny.fits", "onecol.fits", "onerow.fits"] {
-        let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(fixture);
+    for fixture in [
+        "uint16.fits",
+        "bitpix16.fits",
+        "bitpix8.fits",
+        "cube3d.fits",
+        "tiny.fits",
+        "onecol.fits",
+        "onerow.fits",
+    ] {
+        let f = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures")
+            .join(fixture);
         for tiles in ["1,1000", "1000,1", "3,5", "100000,100000"] {
             if let Err(e) = round_trip(&f, &["--jxl", "-t", tiles], &work) {
                 failures.push(e);
@@ -91,5 +133,10 @@ fn every_corpus_frame_and_fixture_round_trips_through_jxl() {
     }
     std::fs::remove_dir_all(&work).unwrap();
     assert!(jxl_hdus > 20, "only {jxl_hdus} HDUs were coded as JXL_1");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -5,12 +5,17 @@
 use std::path::PathBuf;
 
 fn check(name: &str, generated: String) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../man").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../man")
+        .join(name);
     if std::env::var_os("FPACKNG_WRITE_MAN").is_some() {
         std::fs::write(&path, &generated).unwrap();
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(committed, generated, "{name} is out of date: regenerate it (see this file's header)");
+    assert_eq!(
+        committed, generated,
+        "{name} is out of date: regenerate it (see this file's header)"
+    );
 }
 
 #[test]

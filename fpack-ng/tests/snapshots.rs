@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -19,7 +21,8 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 fn header_text(path: &std::path::Path, hdu: usize) -> String {
     let bytes = std::fs::read(path).unwrap();
-    let mut reader = fpackng::fits::FitsReader::new(&bytes[..], Default::default(), Some(bytes.len() as u64));
+    let mut reader =
+        fpackng::fits::FitsReader::new(&bytes[..], Default::default(), Some(bytes.len() as u64));
     let mut h = None;
     for _ in 0..hdu {
         h = reader.next_hdu().unwrap();
@@ -38,11 +41,22 @@ fn compressed_header_and_listing() {
     let dir = temp_dir("hdr");
     let input = dir.join("uint16.fits");
     std::fs::copy(fixture("uint16.fits"), &input).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fpack-ng")).arg(&input).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_fpack-ng"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let fz = dir.join("uint16.fits.fz");
     insta::assert_snapshot!("uint16_rice_header", header_text(&fz, 2));
-    let listing = Command::new(env!("CARGO_BIN_EXE_fpack-ng")).arg("-L").arg(&fz).output().unwrap();
+    let listing = Command::new(env!("CARGO_BIN_EXE_fpack-ng"))
+        .arg("-L")
+        .arg(&fz)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&listing.stdout).replace(&dir.display().to_string(), "DIR");
     insta::assert_snapshot!("uint16_listing", text);
     std::fs::remove_dir_all(&dir).unwrap();

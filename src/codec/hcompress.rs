@@ -206,7 +206,9 @@ fn tile_scale(
     // cfitsio's `(int)(scale + 0.5)`, with C's x86-64 meaning for values out
     // of range (i32::MIN, which then means "no quantization"), so the
     // streams stay identical to fpack's even for full-range 32-bit images.
-    Ok(crate::tile::quantize::c_truncate_to_i32(f64::from(absolute) + 0.5))
+    Ok(crate::tile::quantize::c_truncate_to_i32(
+        f64::from(absolute) + 0.5,
+    ))
 }
 
 // ---------------------------------------------------------------------------

@@ -39,7 +39,11 @@ impl Params {
     }
 
     pub fn set(&mut self, name: &str, value: ParamValue) {
-        if let Some(slot) = self.0.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        if let Some(slot) = self
+            .0
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             slot.1 = value;
         } else {
             self.0.push((name.to_ascii_uppercase(), value));
@@ -193,6 +197,7 @@ pub static REGISTRY: &[&dyn Codec] = &[
 pub fn find(zcmptype: &str) -> Option<&'static dyn Codec> {
     let name = zcmptype.trim();
     REGISTRY.iter().copied().find(|c| {
-        c.id().eq_ignore_ascii_case(name) || c.aliases().iter().any(|a| a.eq_ignore_ascii_case(name))
+        c.id().eq_ignore_ascii_case(name)
+            || c.aliases().iter().any(|a| a.eq_ignore_ascii_case(name))
     })
 }

@@ -313,7 +313,13 @@ mod tests {
     }
 
     /// Runs of random lengths and values, the shape PLIO is made for.
-    fn runs(rng: &mut TestRng, n: usize, max_run: i64, max_value: i64, zero_bias: bool) -> Vec<i32> {
+    fn runs(
+        rng: &mut TestRng,
+        n: usize,
+        max_run: i64,
+        max_value: i64,
+        zero_bias: bool,
+    ) -> Vec<i32> {
         let mut v = Vec::with_capacity(n);
         while v.len() < n {
             let len = rng.range(1, max_run) as usize;

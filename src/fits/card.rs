@@ -39,7 +39,11 @@ impl Card {
     pub fn from_bytes(raw: &[u8]) -> Card {
         let mut bytes = [b' '; CARD_LEN];
         for (dst, &src) in bytes.iter_mut().zip(raw.iter()) {
-            *dst = if (0x20..=0x7e).contains(&src) { src } else { b'?' };
+            *dst = if (0x20..=0x7e).contains(&src) {
+                src
+            } else {
+                b'?'
+            };
         }
         Card { bytes }
     }
@@ -173,7 +177,11 @@ impl Card {
     }
 
     pub fn new_logical(keyword: &str, value: bool, comment: Option<&str>) -> Card {
-        Card::with_formatted(keyword, &format!("{:>20}", if value { "T" } else { "F" }), comment)
+        Card::with_formatted(
+            keyword,
+            &format!("{:>20}", if value { "T" } else { "F" }),
+            comment,
+        )
     }
 
     /// A floating-point value written so that it reads back to the same f64.

@@ -312,7 +312,10 @@ impl<R: Read> FitsReader<R> {
         if self.skip_data {
             let got = match self.skip.as_mut() {
                 Some(skip) => skip(padded_len),
-                None => std::io::copy(&mut (&mut self.inner).take(padded_len), &mut std::io::sink()),
+                None => std::io::copy(
+                    &mut (&mut self.inner).take(padded_len),
+                    &mut std::io::sink(),
+                ),
             }
             .map_err(|e| Error::io(ctx.clone(), e))?;
             if let Some(r) = self.remaining.as_mut() {
@@ -328,7 +331,13 @@ impl<R: Read> FitsReader<R> {
                 self.finished = true;
             }
             self.next_number += 1;
-            return Ok(Some(Hdu { number, header, raw_header, data: Vec::new(), data_len: data_len as usize }));
+            return Ok(Some(Hdu {
+                number,
+                header,
+                raw_header,
+                data: Vec::new(),
+                data_len: data_len as usize,
+            }));
         }
         if let (Some(bulk), Some(left)) = (self.bulk.as_mut(), self.remaining) {
             if data_len >= BULK_MIN {
@@ -336,7 +345,8 @@ impl<R: Read> FitsReader<R> {
                 // Zeroed pages are mapped lazily: the bulk reader's threads
                 // touch them, so the page faults are shared out too.
                 let mut data = vec![0u8; padded_len as usize];
-                let got = bulk(&mut data[..want as usize]).map_err(|e| Error::io(ctx.clone(), e))? as u64;
+                let got =
+                    bulk(&mut data[..want as usize]).map_err(|e| Error::io(ctx.clone(), e))? as u64;
                 if let Some(r) = self.remaining.as_mut() {
                     *r = r.saturating_sub(got);
                 }
@@ -350,7 +360,13 @@ impl<R: Read> FitsReader<R> {
                     self.finished = true;
                 }
                 self.next_number += 1;
-                return Ok(Some(Hdu { number, header, raw_header, data, data_len: data_len as usize }));
+                return Ok(Some(Hdu {
+                    number,
+                    header,
+                    raw_header,
+                    data,
+                    data_len: data_len as usize,
+                }));
             }
         }
         let mut data = Vec::new();
@@ -424,24 +440,33 @@ pub fn data_unit_len(header: &Header, primary: bool, ctx: &Context) -> Result<u1
         .get_int("BITPIX")
         .ok_or_else(|| Error::malformed(ctx.clone(), "missing or invalid BITPIX"))?;
     if ![8, 16, 32, 64, -32, -64].contains(&bitpix) {
-        return Err(Error::malformed(ctx.clone(), format!("invalid BITPIX = {bitpix}")));
+        return Err(Error::malformed(
+            ctx.clone(),
+            format!("invalid BITPIX = {bitpix}"),
+        ));
     }
     let naxis = header
         .get_int("NAXIS")
         .ok_or_else(|| Error::malformed(ctx.clone(), "missing or invalid NAXIS"))?;
     if !(0..=999).contains(&naxis) {
-        return Err(Error::malformed(ctx.clone(), format!("invalid NAXIS = {naxis}")));
+        return Err(Error::malformed(
+            ctx.clone(),
+            format!("invalid NAXIS = {naxis}"),
+        ));
     }
     if naxis == 0 {
         return Ok(0);
     }
     let mut dims = Vec::with_capacity(naxis as usize);
     for i in 1..=naxis {
-        let v = header.get_int(&format!("NAXIS{i}")).ok_or_else(|| {
-            Error::malformed(ctx.clone(), format!("missing or invalid NAXIS{i}"))
-        })?;
+        let v = header
+            .get_int(&format!("NAXIS{i}"))
+            .ok_or_else(|| Error::malformed(ctx.clone(), format!("missing or invalid NAXIS{i}")))?;
         if v < 0 {
-            return Err(Error::malformed(ctx.clone(), format!("negative NAXIS{i} = {v}")));
+            return Err(Error::malformed(
+                ctx.clone(),
+                format!("negative NAXIS{i} = {v}"),
+            ));
         }
         dims.push(v as u128);
     }
@@ -460,7 +485,11 @@ pub fn data_unit_len(header: &Header, primary: bool, ctx: &Context) -> Result<u1
             return Err(overflow());
         }
     }
-    let (pcount, gcount) = if primary && !groups { (0, 1) } else { (pcount as u128, gcount as u128) };
+    let (pcount, gcount) = if primary && !groups {
+        (0, 1)
+    } else {
+        (pcount as u128, gcount as u128)
+    };
     let bytes = (bitpix.unsigned_abs() as u128 / 8)
         .checked_mul(gcount)
         .and_then(|x| x.checked_mul(pcount.checked_add(n)?))
@@ -516,8 +545,16 @@ impl<W: Write> FitsWriter<W> {
 /// zero padding does not change the sum), as cfitsio's fits_write_chksum.
 pub fn set_checksums(header: &mut Header, data: &[u8]) {
     let dsum = checksum::ones_complement_sum(&padded(data), 0);
-    header.set(Card::new_string("CHECKSUM", "0000000000000000", Some("HDU checksum")));
-    header.set(Card::new_string("DATASUM", &dsum.to_string(), Some("data unit checksum")));
+    header.set(Card::new_string(
+        "CHECKSUM",
+        "0000000000000000",
+        Some("HDU checksum"),
+    ));
+    header.set(Card::new_string(
+        "DATASUM",
+        &dsum.to_string(),
+        Some("data unit checksum"),
+    ));
     let hsum = checksum::ones_complement_sum(&header.to_bytes(), 0);
     let total = add_ones_complement(hsum, dsum);
     header.set(Card::new_string(

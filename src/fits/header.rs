@@ -38,7 +38,9 @@ impl Header {
     }
 
     pub fn card(&self, keyword: &str) -> Option<&Card> {
-        self.cards.iter().find(|c| c.keyword() == keyword && c.has_value())
+        self.cards
+            .iter()
+            .find(|c| c.keyword() == keyword && c.has_value())
     }
 
     pub fn contains(&self, keyword: &str) -> bool {
@@ -92,7 +94,9 @@ impl Header {
         };
         let mut next = start + 1;
         while value.ends_with('&') {
-            let Some(card) = self.cards.get(next) else { break };
+            let Some(card) = self.cards.get(next) else {
+                break;
+            };
             if card.keyword() != "CONTINUE" {
                 break;
             }
@@ -120,7 +124,11 @@ impl Header {
     /// Replace the card with this keyword in place, or append it.
     pub fn set(&mut self, card: Card) {
         let key = card.keyword().to_string();
-        match self.cards.iter().position(|c| c.keyword() == key && c.has_value()) {
+        match self
+            .cards
+            .iter()
+            .position(|c| c.keyword() == key && c.has_value())
+        {
             Some(i) => self.cards[i] = card,
             None => self.cards.push(card),
         }
@@ -129,7 +137,8 @@ impl Header {
     /// Remove every valued card with this keyword; returns how many.
     pub fn remove(&mut self, keyword: &str) -> usize {
         let before = self.cards.len();
-        self.cards.retain(|c| !(c.keyword() == keyword && c.has_value()));
+        self.cards
+            .retain(|c| !(c.keyword() == keyword && c.has_value()));
         before - self.cards.len()
     }
 
@@ -158,7 +167,9 @@ mod tests {
     #[test]
     fn long_strings_join_continue_cards() {
         let mut h = Header::new();
-        h.push(Card::from_text("LONGSTR = 'This is a long string that goes on and on and on&'"));
+        h.push(Card::from_text(
+            "LONGSTR = 'This is a long string that goes on and on and on&'",
+        ));
         h.push(Card::from_text("CONTINUE  ' and continues here&'"));
         h.push(Card::from_text("CONTINUE  ' to the end.'"));
         h.push(Card::from_text("NEXT    =                    1"));

@@ -95,12 +95,24 @@ fn plan(hdu: &Hdu, opts: &CompressOptions, ctx: &Context) -> Result<Option<Plan>
         }
         if let Some(t) = directive_text(h, "FZTILE") {
             tiling = parse_fztile(&t).ok_or_else(|| {
-                Error::malformed(ctx.clone(), format!("FZTILE = '{t}' is not ROW, WHOLE or (n,m,...)"))
+                Error::malformed(
+                    ctx.clone(),
+                    format!("FZTILE = '{t}' is not ROW, WHOLE or (n,m,...)"),
+                )
             })?;
         }
         if let Some(q) = h.get_float("FZQVALUE") {
-            let method = quantize.map(|s| s.method).unwrap_or(QuantizeMethod::SubtractiveDither1);
-            quantize = if q == 0.0 { None } else { Some(QuantizeSpec { method, level: q as f32 }) };
+            let method = quantize
+                .map(|s| s.method)
+                .unwrap_or(QuantizeMethod::SubtractiveDither1);
+            quantize = if q == 0.0 {
+                None
+            } else {
+                Some(QuantizeSpec {
+                    method,
+                    level: q as f32,
+                })
+            };
         }
         if let Some(m) = directive_text(h, "FZQMETHD") {
             let method = match m.as_str() {
@@ -108,7 +120,10 @@ fn plan(hdu: &Hdu, opts: &CompressOptions, ctx: &Context) -> Result<Option<Plan>
                 "SUBTRACTIVE_DITHER_1" => QuantizeMethod::SubtractiveDither1,
                 "SUBTRACTIVE_DITHER_2" => QuantizeMethod::SubtractiveDither2,
                 _ => {
-                    return Err(Error::malformed(ctx.clone(), format!("FZQMETHD = '{m}' is not a known method")))
+                    return Err(Error::malformed(
+                        ctx.clone(),
+                        format!("FZQMETHD = '{m}' is not a known method"),
+                    ))
                 }
             };
             let level = quantize.map(|s| s.level).unwrap_or(4.0);
@@ -120,7 +135,12 @@ fn plan(hdu: &Hdu, opts: &CompressOptions, ctx: &Context) -> Result<Option<Plan>
                 "CHECKSUM" => DitherSeed::FirstTile,
                 n => match n.parse::<i32>() {
                     Ok(v) if (1..=10000).contains(&v) => DitherSeed::Fixed(v),
-                    _ => return Err(Error::malformed(ctx.clone(), format!("FZDTHRSD = '{d}' is not CLOCK, CHECKSUM or 1..10000"))),
+                    _ => {
+                        return Err(Error::malformed(
+                            ctx.clone(),
+                            format!("FZDTHRSD = '{d}' is not CLOCK, CHECKSUM or 1..10000"),
+                        ))
+                    }
                 },
             };
         }
@@ -128,12 +148,23 @@ fn plan(hdu: &Hdu, opts: &CompressOptions, ctx: &Context) -> Result<Option<Plan>
             codec_options.hcompress_scale = s as f32;
         }
     }
-    let codec = codec::find(&algorithm)
-        .ok_or_else(|| Error::bad_parameter(format!("unknown compression algorithm '{algorithm}'")))?;
+    let codec = codec::find(&algorithm).ok_or_else(|| {
+        Error::bad_parameter(format!("unknown compression algorithm '{algorithm}'"))
+    })?;
     if !codec.can_encode() {
-        return Err(Error::bad_parameter(format!("{} can be read but not written", codec.id())));
+        return Err(Error::bad_parameter(format!(
+            "{} can be read but not written",
+            codec.id()
+        )));
     }
-    Ok(Some(Plan { codec, tiling, quantize, dither_seed, codec_options, notes }))
+    Ok(Some(Plan {
+        codec,
+        tiling,
+        quantize,
+        dither_seed,
+        codec_options,
+        notes,
+    }))
 }
 
 /// Default JXL_1 tiles: full-width strips of this many rows...
@@ -163,7 +194,13 @@ pub fn resolve_tile_axes(image: &[usize], tiling: &Tiling, algorithm: &str) -> R
             (0..n)
                 .map(|i| match a.get(i).copied() {
                     Some(0) if i == 0 => image[0],
-                    Some(0) | None => if i == 0 { image[0] } else { 1 },
+                    Some(0) | None => {
+                        if i == 0 {
+                            image[0]
+                        } else {
+                            1
+                        }
+                    }
                     Some(v) => v.min(image[i]),
                 })
                 .collect()
@@ -177,7 +214,8 @@ pub fn resolve_tile_axes(image: &[usize], tiling: &Tiling, algorithm: &str) -> R
         tile = vec![1; n];
         tile[0] = image[0];
         if n > 1 {
-            let rows = JXL_DEFAULT_STRIP_ROWS.max(JXL_MIN_DEFAULT_TILE_PIXELS.div_ceil(image[0].max(1)));
+            let rows =
+                JXL_DEFAULT_STRIP_ROWS.max(JXL_MIN_DEFAULT_TILE_PIXELS.div_ceil(image[0].max(1)));
             tile[1] = image[1].min(rows);
         }
     }
@@ -251,13 +289,20 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
 
     let quantized = pixel_type.is_float() && plan.quantize.is_some_and(|q| q.level != 0.0);
     let plio_shift = plio_offset(plan.codec.id(), pixel_type, &hdu.header);
-    let coded_type = if quantized || plio_shift != 0 { PixelType::I32 } else { pixel_type };
+    let coded_type = if quantized || plio_shift != 0 {
+        PixelType::I32
+    } else {
+        pixel_type
+    };
     if !plan.codec.supports(coded_type) {
         // The standard codec that codes this type best: Rice for integers up
         // to 32 bits (also quantized floats), GZIP_2 for the rest.
         let rice = codec::find("RICE_1").expect("RICE_1 is registered");
-        let fallback =
-            if rice.supports(coded_type) { rice } else { codec::find("GZIP_2").expect("GZIP_2 is registered") };
+        let fallback = if rice.supports(coded_type) {
+            rice
+        } else {
+            codec::find("GZIP_2").expect("GZIP_2 is registered")
+        };
         plan.notes.push(format!(
             "{} cannot code BITPIX={bitpix}{}; used {}",
             plan.codec.id(),
@@ -267,7 +312,8 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
         plan.codec = fallback;
     }
     if pixel_type.is_float() && !quantized {
-        plan.notes.push("floating-point pixels kept lossless (use -q to quantize)".into());
+        plan.notes
+            .push("floating-point pixels kept lossless (use -q to quantize)".into());
     }
     let codec = plan.codec;
 
@@ -287,11 +333,17 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
     // level check bounds its values instead.
     let lossy_codec = codec.id() == "HCOMPRESS_1" && plan.codec_options.hcompress_scale != 0.0;
     let dither_seed = if quantized {
-        seed_for(&plan, &Pixels::from_be_bytes(pixel_type, &grid.gather(image, elem, 0)))
+        seed_for(
+            &plan,
+            &Pixels::from_be_bytes(pixel_type, &grid.gather(image, elem, 0)),
+        )
     } else {
         0
     };
-    let mut qspec = plan.quantize.unwrap_or(QuantizeSpec { method: QuantizeMethod::SubtractiveDither1, level: 4.0 });
+    let mut qspec = plan.quantize.unwrap_or(QuantizeSpec {
+        method: QuantizeMethod::SubtractiveDither1,
+        level: 4.0,
+    });
     if codec.id() == "HCOMPRESS_1" && qspec.method == QuantizeMethod::SubtractiveDither2 {
         // As cfitsio: HCOMPRESS_1 cannot keep exact zeros.
         qspec.method = QuantizeMethod::SubtractiveDither1;
@@ -311,7 +363,11 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
                     pixels = Pixels::I32(v.iter().map(|&x| i32::from(x) + plio_shift).collect());
                 }
             }
-            let spec = TileSpec { shape: &shape, pixel_type: coded_type, params: &params };
+            let spec = TileSpec {
+                shape: &shape,
+                pixel_type: coded_type,
+                params: &params,
+            };
             let codec_error = |source| Error::Codec {
                 context: ctx.clone().tile(index + 1),
                 algorithm: codec.id().to_string(),
@@ -320,16 +376,25 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
             // Every tile is decoded right after it is encoded and compared
             // with what went in, in the same parallel task: a codec bug can
             // never reach a file unnoticed.
-            let check = |algorithm: &dyn Codec, coded: &[u8], spec: &TileSpec, expected: &Pixels| -> Result<()> {
-                let back = algorithm.decode(coded, spec).map_err(|source| Error::Codec {
-                    context: ctx.clone().tile(index + 1),
-                    algorithm: algorithm.id().to_string(),
-                    source,
-                })?;
+            let check = |algorithm: &dyn Codec,
+                         coded: &[u8],
+                         spec: &TileSpec,
+                         expected: &Pixels|
+             -> Result<()> {
+                let back = algorithm
+                    .decode(coded, spec)
+                    .map_err(|source| Error::Codec {
+                        context: ctx.clone().tile(index + 1),
+                        algorithm: algorithm.id().to_string(),
+                        source,
+                    })?;
                 if !back.bits_eq(expected) {
                     return Err(Error::Verification {
                         context: ctx.clone().tile(index + 1),
-                        message: format!("{} did not decode back to the tile's pixels", algorithm.id()),
+                        message: format!(
+                            "{} did not decode back to the tile's pixels",
+                            algorithm.id()
+                        ),
                     });
                 }
                 Ok(())
@@ -344,14 +409,30 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
                     check(codec, &coded, &spec, &pixels)?;
                 }
                 if no_compress {
-                    return Ok((TileRow { uncompressed: coded, ..Default::default() }, false));
+                    return Ok((
+                        TileRow {
+                            uncompressed: coded,
+                            ..Default::default()
+                        },
+                        false,
+                    ));
                 }
-                return Ok((TileRow { compressed: coded, ..Default::default() }, false));
+                return Ok((
+                    TileRow {
+                        compressed: coded,
+                        ..Default::default()
+                    },
+                    false,
+                ));
             }
             let (width, height) = spec.width_height();
             let q = match &pixels {
-                Pixels::F32(v) => quantize::quantize_f32(v, width, height, index + 1, dither_seed, &qspec),
-                Pixels::F64(v) => quantize::quantize_f64(v, width, height, index + 1, dither_seed, &qspec),
+                Pixels::F32(v) => {
+                    quantize::quantize_f32(v, width, height, index + 1, dither_seed, &qspec)
+                }
+                Pixels::F64(v) => {
+                    quantize::quantize_f64(v, width, height, index + 1, dither_seed, &qspec)
+                }
                 _ => None,
             };
             match q {
@@ -363,17 +444,31 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
                     if !lossy_codec {
                         check(codec, &compressed, &spec, &ints)?;
                     }
-                    Ok((TileRow { compressed, zscale: q.scale, zzero: q.zero, ..Default::default() }, any_null))
+                    Ok((
+                        TileRow {
+                            compressed,
+                            zscale: q.scale,
+                            zzero: q.zero,
+                            ..Default::default()
+                        },
+                        any_null,
+                    ))
                 }
                 None => {
                     // Not quantizable (e.g. no noise): stored losslessly, as cfitsio does.
                     let gzip = codec::find("GZIP_1").expect("GZIP_1 is registered");
-                    let raw_spec = TileSpec { shape: &shape, pixel_type, params: &Params::new() };
-                    let gz = gzip.encode(&pixels, &raw_spec).map_err(|source| Error::Codec {
-                        context: ctx.clone().tile(index + 1),
-                        algorithm: "GZIP_1".into(),
-                        source,
-                    })?;
+                    let raw_spec = TileSpec {
+                        shape: &shape,
+                        pixel_type,
+                        params: &Params::new(),
+                    };
+                    let gz = gzip
+                        .encode(&pixels, &raw_spec)
+                        .map_err(|source| Error::Codec {
+                            context: ctx.clone().tile(index + 1),
+                            algorithm: "GZIP_1".into(),
+                            source,
+                        })?;
                     check(gzip, &gz, &raw_spec, &pixels)?;
                     // The original bits are kept exactly (cfitsio would
                     // canonicalise NaNs here); nulls still need ZBLANK.
@@ -382,7 +477,13 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
                         Pixels::F64(v) => v.iter().any(|x| !x.is_finite()),
                         _ => false,
                     };
-                    Ok((TileRow { gzip_fallback: gz, ..Default::default() }, any_null))
+                    Ok((
+                        TileRow {
+                            gzip_fallback: gz,
+                            ..Default::default()
+                        },
+                        any_null,
+                    ))
                 }
             }
         })
@@ -407,25 +508,48 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
     };
     let (mut cards, data) = table::write_table(&rows, layout);
     check_table_layout(&cards, &data, &rows, layout, &ctx)?;
-    cards.push(Card::new_logical("ZIMAGE", true, Some("extension contains compressed image")));
+    cards.push(Card::new_logical(
+        "ZIMAGE",
+        true,
+        Some("extension contains compressed image"),
+    ));
     for (i, t) in tile_axes.iter().enumerate() {
-        cards.push(Card::new_int(&format!("ZTILE{}", i + 1), *t as i64, Some("size of tiles to be compressed")));
+        cards.push(Card::new_int(
+            &format!("ZTILE{}", i + 1),
+            *t as i64,
+            Some("size of tiles to be compressed"),
+        ));
     }
     // cfitsio marks SUBTRACTIVE_DITHER_2 Rice files as 'RICE_ONE' so that
     // readers too old to restore exact zeros refuse them instead of
     // returning wrong values.
-    let zcmptype = if quantized && qspec.method == QuantizeMethod::SubtractiveDither2 && codec.id() == "RICE_1" {
+    let zcmptype = if quantized
+        && qspec.method == QuantizeMethod::SubtractiveDither2
+        && codec.id() == "RICE_1"
+    {
         "RICE_ONE"
     } else {
         codec.id()
     };
-    cards.push(Card::new_string("ZCMPTYPE", zcmptype, Some("compression algorithm")));
+    cards.push(Card::new_string(
+        "ZCMPTYPE",
+        zcmptype,
+        Some("compression algorithm"),
+    ));
     if quantized && any_null {
-        cards.push(Card::new_int("ZBLANK", NULL_VALUE as i64, Some("null value in the compressed integer array")));
+        cards.push(Card::new_int(
+            "ZBLANK",
+            NULL_VALUE as i64,
+            Some("null value in the compressed integer array"),
+        ));
     }
     for (i, (name, value)) in params.0.iter().enumerate() {
         let n = i + 1;
-        cards.push(Card::new_string(&format!("ZNAME{n}"), name, Some("compression parameter name")));
+        cards.push(Card::new_string(
+            &format!("ZNAME{n}"),
+            name,
+            Some("compression parameter name"),
+        ));
         let key = format!("ZVAL{n}");
         cards.push(match value {
             ParamValue::Int(v) => Card::new_int(&key, *v, Some("compression parameter value")),
@@ -434,7 +558,11 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
         });
     }
     if !hdu.header.contains("EXTNAME") {
-        cards.push(Card::new_string("EXTNAME", "COMPRESSED_IMAGE", Some("name of this binary table extension")));
+        cards.push(Card::new_string(
+            "EXTNAME",
+            "COMPRESSED_IMAGE",
+            Some("name of this binary table extension"),
+        ));
     }
     let mut header = Header::from_cards(cards);
     for card in image_cards_for_table(&hdu.header) {
@@ -447,9 +575,17 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
             QuantizeMethod::SubtractiveDither1 => "SUBTRACTIVE_DITHER_1",
             QuantizeMethod::SubtractiveDither2 => "SUBTRACTIVE_DITHER_2",
         };
-        header.push(Card::new_string("ZQUANTIZ", method, Some("Pixel Quantization Algorithm")));
+        header.push(Card::new_string(
+            "ZQUANTIZ",
+            method,
+            Some("Pixel Quantization Algorithm"),
+        ));
         if qspec.method != QuantizeMethod::NoDither {
-            header.push(Card::new_int("ZDITHER0", dither_seed as i64, Some("dithering offset when quantizing floats")));
+            header.push(Card::new_int(
+                "ZDITHER0",
+                dither_seed as i64,
+                Some("dithering offset when quantizing floats"),
+            ));
         }
     }
     // The header must restore to the source's cards.
@@ -468,12 +604,17 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
         algorithm: codec.id().to_string(),
         tile_axes,
         n_tiles: grid.n_tiles(),
-        lossless: !quantized && !(codec.id() == "HCOMPRESS_1" && plan.codec_options.hcompress_scale != 0.0),
+        lossless: !quantized
+            && !(codec.id() == "HCOMPRESS_1" && plan.codec_options.hcompress_scale != 0.0),
         raw_bytes: expected as u64,
         compressed_bytes: data.len() as u64,
         notes,
     };
-    Ok(Some(CompressedHdu { header, data, summary }))
+    Ok(Some(CompressedHdu {
+        header,
+        data,
+        summary,
+    }))
 }
 
 /// PLIO_1 codes the physical values of unsigned 16-bit images (stored value
@@ -491,25 +632,48 @@ pub fn plio_offset(algorithm: &str, pixel_type: PixelType, header: &Header) -> i
 
 /// The table just built must hand every tile's bytes back exactly: parse it
 /// as a reader would and compare each descriptor's bytes with the tile's.
-fn check_table_layout(cards: &[Card], data: &[u8], rows: &[TileRow], layout: Layout, ctx: &Context) -> Result<()> {
+fn check_table_layout(
+    cards: &[Card],
+    data: &[u8],
+    rows: &[TileRow],
+    layout: Layout,
+    ctx: &Context,
+) -> Result<()> {
     let header = Header::from_cards(cards.to_vec());
     let table = table::CompressedTable::parse(&header, data, ctx)?;
-    let fail = |m: &str| Error::Verification { context: ctx.clone(), message: m.to_string() };
+    let fail = |m: &str| Error::Verification {
+        context: ctx.clone(),
+        message: m.to_string(),
+    };
     if table.n_rows() != rows.len() {
         return Err(fail("the compressed table has the wrong number of rows"));
     }
-    let main = table.column("COMPRESSED_DATA").ok_or_else(|| fail("no COMPRESSED_DATA column"))?;
+    let main = table
+        .column("COMPRESSED_DATA")
+        .ok_or_else(|| fail("no COMPRESSED_DATA column"))?;
     let gzip = table.column("GZIP_COMPRESSED_DATA");
     let raw = table.column("UNCOMPRESSED_DATA");
     let scale = table.column("ZSCALE");
     let zero = table.column("ZZERO");
     for (i, row) in rows.iter().enumerate() {
         let same = table.var_bytes(i, main)? == row.compressed.as_slice()
-            && gzip.map_or(Ok(true), |g| table.var_bytes(i, g).map(|b| b == row.gzip_fallback.as_slice()))?
-            && raw.map_or(Ok(true), |r| table.var_bytes(i, r).map(|b| b == row.uncompressed.as_slice()))?
+            && gzip.map_or(Ok(true), |g| {
+                table
+                    .var_bytes(i, g)
+                    .map(|b| b == row.gzip_fallback.as_slice())
+            })?
+            && raw.map_or(Ok(true), |r| {
+                table
+                    .var_bytes(i, r)
+                    .map(|b| b == row.uncompressed.as_slice())
+            })?
             && (!layout.scale_zero
-                || (scale.map_or(Ok(f64::NAN), |c| table.scalar(i, c))?.to_bits() == row.zscale.to_bits()
-                    && zero.map_or(Ok(f64::NAN), |c| table.scalar(i, c))?.to_bits() == row.zzero.to_bits()));
+                || (scale
+                    .map_or(Ok(f64::NAN), |c| table.scalar(i, c))?
+                    .to_bits()
+                    == row.zscale.to_bits()
+                    && zero.map_or(Ok(f64::NAN), |c| table.scalar(i, c))?.to_bits()
+                        == row.zzero.to_bits()));
         if !same {
             return Err(Error::Verification {
                 context: ctx.clone().tile(i + 1),
@@ -527,8 +691,14 @@ mod tests {
     #[test]
     fn table_check_catches_a_row_that_does_not_hold_its_tile() {
         let rows = vec![
-            TileRow { compressed: vec![1, 2, 3], ..Default::default() },
-            TileRow { compressed: vec![4, 5], ..Default::default() },
+            TileRow {
+                compressed: vec![1, 2, 3],
+                ..Default::default()
+            },
+            TileRow {
+                compressed: vec![4, 5],
+                ..Default::default()
+            },
         ];
         let layout = Layout {
             heap_element: 'B',
@@ -543,7 +713,9 @@ mod tests {
         // Flip one heap byte: the check must name the tile.
         let last = data.len() - 1;
         data[last] ^= 0xff;
-        let err = check_table_layout(&cards, &data, &rows, layout, &ctx).unwrap_err().to_string();
+        let err = check_table_layout(&cards, &data, &rows, layout, &ctx)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("HDU 2") && err.contains("tile 2"), "{err}");
     }
 }

@@ -35,9 +35,10 @@ impl CompressedImageInfo {
         let zbitpix = header
             .get_int("ZBITPIX")
             .ok_or_else(|| bad("missing or invalid ZBITPIX".into()))?;
-        let pixel_type =
-            PixelType::from_bitpix(zbitpix).ok_or_else(|| bad(format!("invalid ZBITPIX = {zbitpix}")))?;
-        let axes = axes(header, "ZNAXIS").ok_or_else(|| bad("missing or invalid ZNAXIS/ZNAXISn".into()))?;
+        let pixel_type = PixelType::from_bitpix(zbitpix)
+            .ok_or_else(|| bad(format!("invalid ZBITPIX = {zbitpix}")))?;
+        let axes = axes(header, "ZNAXIS")
+            .ok_or_else(|| bad("missing or invalid ZNAXIS/ZNAXISn".into()))?;
         if axes.is_empty() {
             return Err(bad("ZNAXIS = 0: a compressed image without pixels".into()));
         }
@@ -59,7 +60,9 @@ impl CompressedImageInfo {
             .to_string();
         let mut params = Params::new();
         for i in 1..=999 {
-            let Some(name) = header.get_string(&format!("ZNAME{i}")) else { break };
+            let Some(name) = header.get_string(&format!("ZNAME{i}")) else {
+                break;
+            };
             let value = match header.value(&format!("ZVAL{i}")) {
                 Some(Value::Int(v)) => ParamValue::Int(v),
                 Some(Value::Float(v)) => ParamValue::Float(v),
@@ -79,7 +82,9 @@ impl CompressedImageInfo {
                 // Older writers quantized without saying so: a ZSCALE column
                 // or keyword tells.
                 None if header.contains("ZSCALE")
-                    || (1..=999).any(|i| header.get_string(&format!("TTYPE{i}")).as_deref() == Some("ZSCALE")) =>
+                    || (1..=999).any(|i| {
+                        header.get_string(&format!("TTYPE{i}")).as_deref() == Some("ZSCALE")
+                    }) =>
                 {
                     Some(QuantizeMethod::NoDither)
                 }
@@ -93,7 +98,15 @@ impl CompressedImageInfo {
             Some(v) => return Err(bad(format!("ZDITHER0 = {v} is outside 1..10000"))),
             None => 1,
         };
-        Ok(CompressedImageInfo { algorithm, pixel_type, axes, tile_axes, params, quantize, dither_seed })
+        Ok(CompressedImageInfo {
+            algorithm,
+            pixel_type,
+            axes,
+            tile_axes,
+            params,
+            quantize,
+            dither_seed,
+        })
     }
 }
 
@@ -141,7 +154,10 @@ impl<'a> TileDecoder<'a> {
         let codec = codec::find(&info.algorithm).ok_or_else(|| {
             Error::unsupported(
                 ctx.clone(),
-                format!("unknown compression algorithm ZCMPTYPE = '{}'", info.algorithm),
+                format!(
+                    "unknown compression algorithm ZCMPTYPE = '{}'",
+                    info.algorithm
+                ),
             )
         })?;
         let grid = TileGrid::new(&info.axes, &info.tile_axes, limits, &ctx)?;
@@ -179,7 +195,10 @@ impl<'a> TileDecoder<'a> {
             blank_col: table.column("ZBLANK"),
             scale_key: hdu.header.get_float("ZSCALE"),
             zero_key: hdu.header.get_float("ZZERO"),
-            blank_key: hdu.header.get_int("ZBLANK").and_then(|v| i32::try_from(v).ok()),
+            blank_key: hdu
+                .header
+                .get_int("ZBLANK")
+                .and_then(|v| i32::try_from(v).ok()),
             info,
             grid,
             table,
@@ -200,8 +219,11 @@ impl<'a> TileDecoder<'a> {
         let info = &self.info;
         let table = &self.table;
         let elem = info.pixel_type.size();
-        let coded_type =
-            if info.quantize.is_some() || self.plio_shift != 0 { PixelType::I32 } else { info.pixel_type };
+        let coded_type = if info.quantize.is_some() || self.plio_shift != 0 {
+            PixelType::I32
+        } else {
+            info.pixel_type
+        };
         let tctx = self.ctx.clone().tile(index + 1);
         let (_, shape) = self.grid.tile_bounds(index);
         let n = shape.iter().product::<usize>();
@@ -221,8 +243,14 @@ impl<'a> TileDecoder<'a> {
                     // Stored losslessly because it could not be quantized.
                     let gzip = codec::find("GZIP_1").expect("GZIP_1 is registered");
                     let params = Params::new();
-                    let spec = TileSpec { shape: &shape, pixel_type: info.pixel_type, params: &params };
-                    let p = gzip.decode(bytes, &spec).map_err(|e| codec_err("GZIP_1", e))?;
+                    let spec = TileSpec {
+                        shape: &shape,
+                        pixel_type: info.pixel_type,
+                        params: &params,
+                    };
+                    let p = gzip
+                        .decode(bytes, &spec)
+                        .map_err(|e| codec_err("GZIP_1", e))?;
                     return Ok(p.to_be_bytes());
                 }
             }
@@ -235,46 +263,89 @@ impl<'a> TileDecoder<'a> {
                     Some('K') => PixelType::I64,
                     Some('E') => PixelType::F32,
                     Some('D') => PixelType::F64,
-                    other => return Err(Error::malformed(tctx, format!("UNCOMPRESSED_DATA of type {other:?}"))),
+                    other => {
+                        return Err(Error::malformed(
+                            tctx,
+                            format!("UNCOMPRESSED_DATA of type {other:?}"),
+                        ))
+                    }
                 };
                 if stored != info.pixel_type || bytes.len() != n * elem {
-                    return Err(Error::malformed(tctx, "UNCOMPRESSED_DATA does not match the tile"));
+                    return Err(Error::malformed(
+                        tctx,
+                        "UNCOMPRESSED_DATA does not match the tile",
+                    ));
                 }
                 return Ok(bytes.to_vec());
             }
         }
-        let spec = TileSpec { shape: &shape, pixel_type: coded_type, params: &info.params };
-        let pixels = self.codec.decode(main, &spec).map_err(|e| codec_err(self.codec.id(), e))?;
+        let spec = TileSpec {
+            shape: &shape,
+            pixel_type: coded_type,
+            params: &info.params,
+        };
+        let pixels = self
+            .codec
+            .decode(main, &spec)
+            .map_err(|e| codec_err(self.codec.id(), e))?;
         if pixels.len() != n || pixels.pixel_type() != coded_type {
-            return Err(Error::malformed(tctx, "the codec returned a tile of the wrong size or type"));
+            return Err(Error::malformed(
+                tctx,
+                "the codec returned a tile of the wrong size or type",
+            ));
         }
         if self.plio_shift != 0 {
             let Pixels::I32(v) = pixels else {
                 return Err(Error::malformed(tctx, "PLIO_1 tile is not integer"));
             };
-            let stored: Option<Vec<i16>> = v.iter().map(|&x| i16::try_from(x - self.plio_shift).ok()).collect();
-            let stored = stored.ok_or_else(|| Error::malformed(tctx, "PLIO_1 value out of range for uint16"))?;
+            let stored: Option<Vec<i16>> = v
+                .iter()
+                .map(|&x| i16::try_from(x - self.plio_shift).ok())
+                .collect();
+            let stored = stored
+                .ok_or_else(|| Error::malformed(tctx, "PLIO_1 value out of range for uint16"))?;
             return Ok(Pixels::I16(stored).to_be_bytes());
         }
         let Some(method) = info.quantize else {
             return Ok(pixels.to_be_bytes());
         };
-        let ints = pixels_to_i32(pixels).ok_or_else(|| Error::malformed(tctx.clone(), "quantized tile is not integer"))?;
+        let ints = pixels_to_i32(pixels)
+            .ok_or_else(|| Error::malformed(tctx.clone(), "quantized tile is not integer"))?;
         let scale = match self.scale_col {
             Some(c) => table.scalar(index, c)?,
-            None => self.scale_key.ok_or_else(|| Error::malformed(tctx.clone(), "no ZSCALE for a quantized tile"))?,
+            None => self
+                .scale_key
+                .ok_or_else(|| Error::malformed(tctx.clone(), "no ZSCALE for a quantized tile"))?,
         };
         let zero = match self.zero_col {
             Some(c) => table.scalar(index, c)?,
-            None => self.zero_key.ok_or_else(|| Error::malformed(tctx.clone(), "no ZZERO for a quantized tile"))?,
+            None => self
+                .zero_key
+                .ok_or_else(|| Error::malformed(tctx.clone(), "no ZZERO for a quantized tile"))?,
         };
         let zblank = match self.blank_col {
             Some(c) => Some(table.scalar(index, c)? as i32),
             None => self.blank_key,
         };
         let out = match info.pixel_type {
-            PixelType::F32 => Pixels::F32(quantize::dequantize_f32(&ints, scale, zero, method, index + 1, info.dither_seed, zblank)),
-            _ => Pixels::F64(quantize::dequantize_f64(&ints, scale, zero, method, index + 1, info.dither_seed, zblank)),
+            PixelType::F32 => Pixels::F32(quantize::dequantize_f32(
+                &ints,
+                scale,
+                zero,
+                method,
+                index + 1,
+                info.dither_seed,
+                zblank,
+            )),
+            _ => Pixels::F64(quantize::dequantize_f64(
+                &ints,
+                scale,
+                zero,
+                method,
+                index + 1,
+                info.dither_seed,
+                zblank,
+            )),
         };
         Ok(out.to_be_bytes())
     }
@@ -295,14 +366,20 @@ pub fn decompress_pixels(hdu: &Hdu, limits: &Limits) -> Result<(CompressedImageI
     // of the image, all in parallel.
     let tile_len = decoder.grid.contiguous_range(0).map(|r| r.len());
     let consecutive = tile_len.is_some_and(|len| {
-        (0..n).all(|i| decoder.grid.contiguous_range(i) == Some(i * len..((i + 1) * len).min(decoder.grid.n_pixels())))
+        (0..n).all(|i| {
+            decoder.grid.contiguous_range(i)
+                == Some(i * len..((i + 1) * len).min(decoder.grid.n_pixels()))
+        })
     });
     if let (true, Some(len)) = (consecutive, tile_len) {
-        image.par_chunks_mut(len * elem).enumerate().try_for_each(|(i, slice)| -> Result<()> {
-            let tile = decoder.decode_tile(i)?;
-            slice.copy_from_slice(&tile);
-            Ok(())
-        })?;
+        image
+            .par_chunks_mut(len * elem)
+            .enumerate()
+            .try_for_each(|(i, slice)| -> Result<()> {
+                let tile = decoder.decode_tile(i)?;
+                slice.copy_from_slice(&tile);
+                Ok(())
+            })?;
         return Ok((decoder.info, image));
     }
     let batch = TILES_PER_BATCH.max(rayon::current_num_threads() * 8);
@@ -323,6 +400,11 @@ pub fn decompress_pixels(hdu: &Hdu, limits: &Limits) -> Result<(CompressedImageI
 /// primary array of the output file).
 pub fn decompress_image(hdu: &Hdu, as_primary: bool, limits: &Limits) -> Result<DecompressedImage> {
     let (info, data) = decompress_pixels(hdu, limits)?;
-    let header = restore_image_header(&hdu.header, info.pixel_type.bitpix(), &info.axes, as_primary);
+    let header = restore_image_header(
+        &hdu.header,
+        info.pixel_type.bitpix(),
+        &info.axes,
+        as_primary,
+    );
     Ok(DecompressedImage { header, data })
 }

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::compress::{compress_image, CompressSummary};
 use super::decompress::{decompress_pixels, CompressedImageInfo, TileDecoder};
-use rayon::prelude::*;
 use super::keywords::{non_structural, restore_image_header};
 use super::options::{CompressOptions, DecompressOptions, HduSelector};
 use crate::error::{Context, Error, Result};
@@ -31,6 +30,7 @@ use crate::fits::hdu::set_checksums;
 use crate::fits::{Card, FitsReader, FitsWriter, Hdu, HduKind, Header};
 use crate::limits::Limits;
 use crate::tile::PixelType;
+use rayon::prelude::*;
 
 /// Where bytes come from: a file (re-readable, length known) or memory
 /// (standard input, read once into memory).
@@ -51,13 +51,17 @@ impl<'a> Input<'a> {
     fn reader(&self, limits: Limits) -> Result<FitsReader<Box<dyn Read + 'a>>> {
         match *self {
             Input::Path(p) => {
-                let file = File::open(p).map_err(|e| Error::io(Context::default(), e).with_file(p))?;
+                let file =
+                    File::open(p).map_err(|e| Error::io(Context::default(), e).with_file(p))?;
                 let len = file.metadata().map(|m| m.len()).ok();
                 let file = std::sync::Arc::new(file);
                 let position = std::sync::Arc::new(AtomicU64::new(0));
-                let stream: Box<dyn Read + 'a> =
-                    Box::new(PositionalReader { file: file.clone(), position: position.clone() });
-                Ok(FitsReader::new(stream, limits, len).with_bulk_read(parallel_bulk_read(file, position)))
+                let stream: Box<dyn Read + 'a> = Box::new(PositionalReader {
+                    file: file.clone(),
+                    position: position.clone(),
+                });
+                Ok(FitsReader::new(stream, limits, len)
+                    .with_bulk_read(parallel_bulk_read(file, position)))
             }
             Input::Bytes(b) => {
                 let boxed: Box<dyn Read + 'a> = Box::new(Cursor::new(b));
@@ -165,10 +169,22 @@ fn in_file(e: Error, name: &Path) -> Error {
 
 fn empty_primary() -> Header {
     let mut h = Header::new();
-    h.push(Card::new_logical("SIMPLE", true, Some("file does conform to FITS standard")));
-    h.push(Card::new_int("BITPIX", 8, Some("number of bits per data pixel")));
+    h.push(Card::new_logical(
+        "SIMPLE",
+        true,
+        Some("file does conform to FITS standard"),
+    ));
+    h.push(Card::new_int(
+        "BITPIX",
+        8,
+        Some("number of bits per data pixel"),
+    ));
     h.push(Card::new_int("NAXIS", 0, Some("number of data axes")));
-    h.push(Card::new_logical("EXTEND", true, Some("FITS dataset may contain extensions")));
+    h.push(Card::new_logical(
+        "EXTEND",
+        true,
+        Some("FITS dataset may contain extensions"),
+    ));
     h
 }
 
@@ -182,18 +198,28 @@ fn write_header_and_data<W: Write>(
     if checksums {
         set_checksums(&mut header, data);
     }
-    writer.write(&header, data).map_err(|e| Error::io(ctx.clone(), e))
+    writer
+        .write(&header, data)
+        .map_err(|e| Error::io(ctx.clone(), e))
 }
 
 /// Compress every image HDU of `input` into `output` (no verification:
 /// [`compress_file`] adds that).
-pub fn compress_stream<W: Write>(input: Input, output: W, opts: &CompressOptions) -> Result<FileReport> {
+pub fn compress_stream<W: Write>(
+    input: Input,
+    output: W,
+    opts: &CompressOptions,
+) -> Result<FileReport> {
     let name = input.name();
     let mut reader = input.reader(opts.limits)?;
     let mut writer = FitsWriter::new(output);
     let mut report = FileReport::default();
     while let Some(hdu) = reader.next_hdu().map_err(|e| in_file(e, &name))? {
-        let ctx = Context { file: Some(name.clone()), hdu: Some(hdu.number), tile: None };
+        let ctx = Context {
+            file: Some(name.clone()),
+            hdu: Some(hdu.number),
+            tile: None,
+        };
         report.input_bytes += (hdu.raw_header.len() + hdu.data.len()) as u64;
         let compressed = match hdu.kind() {
             HduKind::Image => compress_image(&hdu, opts).map_err(|e| in_file(e, &name))?,
@@ -206,21 +232,41 @@ pub fn compress_stream<W: Write>(input: Input, output: W, opts: &CompressOptions
                     write_header_and_data(&mut writer, empty_primary(), &[], opts.checksums, &ctx)?;
                 }
                 write_header_and_data(&mut writer, c.header, &c.data, opts.checksums, &ctx)?;
-                report.hdus.push(HduReport { number: hdu.number, action: HduAction::Compressed(c.summary) });
+                report.hdus.push(HduReport {
+                    number: hdu.number,
+                    action: HduAction::Compressed(c.summary),
+                });
             }
             None => {
-                writer.write_raw(&hdu).map_err(|e| Error::io(ctx.clone(), e))?;
-                report.hdus.push(HduReport { number: hdu.number, action: HduAction::Copied });
+                writer
+                    .write_raw(&hdu)
+                    .map_err(|e| Error::io(ctx.clone(), e))?;
+                report.hdus.push(HduReport {
+                    number: hdu.number,
+                    action: HduAction::Copied,
+                });
             }
         }
     }
-    writer.flush().map_err(|e| Error::io(Context { file: Some(name), ..Default::default() }, e))?;
+    writer.flush().map_err(|e| {
+        Error::io(
+            Context {
+                file: Some(name),
+                ..Default::default()
+            },
+            e,
+        )
+    })?;
     report.output_bytes = writer.bytes_written();
     Ok(report)
 }
 
 /// Call `each` for every HDU of a file as stored (no decoding).
-pub fn for_each_raw_hdu(input: Input, limits: Limits, mut each: impl FnMut(Hdu) -> Result<()>) -> Result<()> {
+pub fn for_each_raw_hdu(
+    input: Input,
+    limits: Limits,
+    mut each: impl FnMut(Hdu) -> Result<()>,
+) -> Result<()> {
     let name = input.name();
     let mut reader = input.reader(limits)?;
     while let Some(hdu) = reader.next_hdu().map_err(|e| in_file(e, &name))? {
@@ -305,10 +351,16 @@ fn next_checked<R: Read>(
     };
     if check {
         if let Some(problem) = hdu.checksum_mismatch() {
-            let context = Context { file: Some(name.to_path_buf()), hdu: Some(hdu.number), tile: None };
+            let context = Context {
+                file: Some(name.to_path_buf()),
+                hdu: Some(hdu.number),
+                tile: None,
+            };
             return Err(Error::Checksum {
                 context,
-                message: format!("{problem}: the HDU is damaged (use --no-verify-checksums to read it anyway)"),
+                message: format!(
+                    "{problem}: the HDU is damaged (use --no-verify-checksums to read it anyway)"
+                ),
             });
         }
     }
@@ -339,14 +391,20 @@ pub fn for_each_logical_hdu(
             // An empty primary followed by a compressed primary image
             // (ZSIMPLE) is restored as one primary image, as funpack does.
             match next_checked(&mut reader, &name, checksums)? {
-                Some(next) if next.kind() == HduKind::CompressedImage && next.header.contains("ZSIMPLE") => {
+                Some(next)
+                    if next.kind() == HduKind::CompressedImage
+                        && next.header.contains("ZSIMPLE") =>
+                {
                     as_primary = true;
                     primary_extras = extra_primary_cards(&hdu.header);
                     next
                 }
                 next => {
                     pending = next;
-                    each(LogicalHdu { source_number: hdu.number, content: LogicalContent::Raw(hdu) })?;
+                    each(LogicalHdu {
+                        source_number: hdu.number,
+                        content: LogicalContent::Raw(hdu),
+                    })?;
                     continue;
                 }
             }
@@ -354,12 +412,24 @@ pub fn for_each_logical_hdu(
             hdu
         };
         if hdu.kind() != HduKind::CompressedImage {
-            each(LogicalHdu { source_number: hdu.number, content: LogicalContent::Raw(hdu) })?;
+            each(LogicalHdu {
+                source_number: hdu.number,
+                content: LogicalContent::Raw(hdu),
+            })?;
             continue;
         }
-        let ctx = Context { file: Some(name.clone()), hdu: Some(hdu.number), tile: None };
+        let ctx = Context {
+            file: Some(name.clone()),
+            hdu: Some(hdu.number),
+            tile: None,
+        };
         let info = CompressedImageInfo::parse(&hdu.header, &ctx).map_err(|e| in_file(e, &name))?;
-        let mut header = restore_image_header(&hdu.header, info.pixel_type.bitpix(), &info.axes, as_primary);
+        let mut header = restore_image_header(
+            &hdu.header,
+            info.pixel_type.bitpix(),
+            &info.axes,
+            as_primary,
+        );
         if !primary_extras.is_empty() {
             let at = 3 + info.axes.len() + usize::from(header.contains("EXTEND"));
             for (i, c) in primary_extras.into_iter().enumerate() {
@@ -368,7 +438,14 @@ pub fn for_each_logical_hdu(
                 }
             }
         }
-        each(LogicalHdu { source_number: hdu.number, content: LogicalContent::Image { header, info, table: hdu } })?;
+        each(LogicalHdu {
+            source_number: hdu.number,
+            content: LogicalContent::Image {
+                header,
+                info,
+                table: hdu,
+            },
+        })?;
     }
 }
 
@@ -387,7 +464,11 @@ fn extension_to_primary(header: &Header) -> Header {
     let mut out = Header::new();
     for c in header.cards() {
         match c.keyword() {
-            "XTENSION" => out.push(Card::new_logical("SIMPLE", true, Some("file does conform to FITS standard"))),
+            "XTENSION" => out.push(Card::new_logical(
+                "SIMPLE",
+                true,
+                Some("file does conform to FITS standard"),
+            )),
             "PCOUNT" | "GCOUNT" => {}
             _ => out.push(c.clone()),
         }
@@ -396,7 +477,11 @@ fn extension_to_primary(header: &Header) -> Header {
 }
 
 /// Decompress every compressed image of `input` into `output`.
-pub fn decompress_stream<W: Write>(input: Input, output: W, opts: &DecompressOptions) -> Result<FileReport> {
+pub fn decompress_stream<W: Write>(
+    input: Input,
+    output: W,
+    opts: &DecompressOptions,
+) -> Result<FileReport> {
     let name = input.name();
     let mut writer = FitsWriter::new(output);
     let mut report = FileReport::default();
@@ -408,7 +493,11 @@ pub fn decompress_stream<W: Write>(input: Input, output: W, opts: &DecompressOpt
     let single = opts.hdus.as_ref().is_some_and(|s| s.len() == 1);
     let mut index = 0usize; // logical position, funpack's extension number
     let mut written = 0usize;
-    let policy = if opts.verify_checksums { ChecksumPolicy::All } else { ChecksumPolicy::Ignore };
+    let policy = if opts.verify_checksums {
+        ChecksumPolicy::All
+    } else {
+        ChecksumPolicy::Ignore
+    };
     for_each_logical_hdu(input, opts.limits, policy, |logical| {
         let this = index;
         index += 1;
@@ -417,14 +506,28 @@ pub fn decompress_stream<W: Write>(input: Input, output: W, opts: &DecompressOpt
                 return Ok(());
             }
         }
-        let ctx = Context { file: Some(name.clone()), hdu: Some(logical.source_number), tile: None };
+        let ctx = Context {
+            file: Some(name.clone()),
+            hdu: Some(logical.source_number),
+            tile: None,
+        };
         let first = written == 0;
         written += 1;
         match logical.content {
-            LogicalContent::Image { header, info, table } => {
-                let (_, data) = decompress_pixels(&table, &opts.limits).map_err(|e| in_file(e, &name))?;
+            LogicalContent::Image {
+                header,
+                info,
+                table,
+            } => {
+                let (_, data) =
+                    decompress_pixels(&table, &opts.limits).map_err(|e| in_file(e, &name))?;
                 let restore = |as_primary| {
-                    restore_image_header(&table.header, info.pixel_type.bitpix(), &info.axes, as_primary)
+                    restore_image_header(
+                        &table.header,
+                        info.pixel_type.bitpix(),
+                        &info.axes,
+                        as_primary,
+                    )
                 };
                 let becomes_primary = first && (single || this == 0);
                 if first && !becomes_primary {
@@ -440,21 +543,40 @@ pub fn decompress_stream<W: Write>(input: Input, output: W, opts: &DecompressOpt
                 write_header_and_data(&mut writer, header, &data, opts.checksums, &ctx)?;
                 report.hdus.push(HduReport {
                     number: logical.source_number,
-                    action: HduAction::Decompressed { algorithm: info.algorithm },
+                    action: HduAction::Decompressed {
+                        algorithm: info.algorithm,
+                    },
                 });
             }
             LogicalContent::Raw(hdu) => {
                 let selected_single_image = opts.hdus.is_some() && first && !hdu.is_primary();
                 if selected_single_image && hdu.kind() == HduKind::Image && single {
                     let header = extension_to_primary(&hdu.header);
-                    write_header_and_data(&mut writer, header, hdu.data_bytes(), opts.checksums, &ctx)?;
+                    write_header_and_data(
+                        &mut writer,
+                        header,
+                        hdu.data_bytes(),
+                        opts.checksums,
+                        &ctx,
+                    )?;
                 } else {
                     if selected_single_image {
-                        write_header_and_data(&mut writer, empty_primary(), &[], opts.checksums, &ctx)?;
+                        write_header_and_data(
+                            &mut writer,
+                            empty_primary(),
+                            &[],
+                            opts.checksums,
+                            &ctx,
+                        )?;
                     }
-                    writer.write_raw(&hdu).map_err(|e| Error::io(ctx.clone(), e))?;
+                    writer
+                        .write_raw(&hdu)
+                        .map_err(|e| Error::io(ctx.clone(), e))?;
                 }
-                report.hdus.push(HduReport { number: logical.source_number, action: HduAction::Copied });
+                report.hdus.push(HduReport {
+                    number: logical.source_number,
+                    action: HduAction::Copied,
+                });
             }
         }
         Ok(())
@@ -468,7 +590,15 @@ pub fn decompress_stream<W: Write>(input: Input, output: W, opts: &DecompressOpt
             )));
         }
     }
-    writer.flush().map_err(|e| Error::io(Context { file: Some(name), ..Default::default() }, e))?;
+    writer.flush().map_err(|e| {
+        Error::io(
+            Context {
+                file: Some(name),
+                ..Default::default()
+            },
+            e,
+        )
+    })?;
     report.output_bytes = writer.bytes_written();
     Ok(report)
 }
@@ -482,22 +612,39 @@ pub fn verify_compressed(source: Input, packed: Input, limits: Limits) -> Result
     let source_name = source.name();
     let mut src = source.reader(limits)?;
     let fail = |n: usize, m: String| Error::Verification {
-        context: Context { file: Some(packed_name.clone()), hdu: Some(n), tile: None },
+        context: Context {
+            file: Some(packed_name.clone()),
+            hdu: Some(n),
+            tile: None,
+        },
         message: m,
     };
     for_each_logical_hdu(packed, limits, ChecksumPolicy::CompressedOnly, |logical| {
         let Some(orig) = src.next_hdu().map_err(|e| in_file(e, &source_name))? else {
-            return Err(fail(logical.source_number, "more HDUs than the source".into()));
+            return Err(fail(
+                logical.source_number,
+                "more HDUs than the source".into(),
+            ));
         };
         match &logical.content {
             LogicalContent::Raw(hdu) => {
                 if hdu.raw_header != orig.raw_header || hdu.data_bytes() != orig.data_bytes() {
-                    return Err(fail(hdu.number, format!("HDU {} was not copied unchanged", orig.number)));
+                    return Err(fail(
+                        hdu.number,
+                        format!("HDU {} was not copied unchanged", orig.number),
+                    ));
                 }
             }
-            LogicalContent::Image { header, info, table } => {
+            LogicalContent::Image {
+                header,
+                info,
+                table,
+            } => {
                 if non_structural(header) != non_structural(&orig.header) {
-                    return Err(fail(logical.source_number, format!("header cards of HDU {} differ", orig.number)));
+                    return Err(fail(
+                        logical.source_number,
+                        format!("header cards of HDU {} differ", orig.number),
+                    ));
                 }
                 let lossy = info.quantize.is_some()
                     || (info.algorithm == "HCOMPRESS_1"
@@ -508,7 +655,11 @@ pub fn verify_compressed(source: Input, packed: Input, limits: Limits) -> Result
         }
         Ok(())
     })?;
-    if src.next_hdu().map_err(|e| in_file(e, &source_name))?.is_some() {
+    if src
+        .next_hdu()
+        .map_err(|e| in_file(e, &source_name))?
+        .is_some()
+    {
         return Err(fail(0, "fewer HDUs than the source".into()));
     }
     Ok(())
@@ -528,29 +679,38 @@ fn compare_tiles(table: &Hdu, source: &[u8], lossy: bool, limits: Limits) -> Res
             message: "the source image is smaller than the compressed one".into(),
         });
     }
-    let range = if lossy { value_range(source, pixel_type) } else { (0.0, 0.0) };
-    (0..decoder.n_tiles()).into_par_iter().try_for_each(|index| {
-        let tile = decoder.decode_tile(index)?;
-        let mut problem = None;
-        decoder.grid.for_each_run(index, |img, t, len| {
-            if problem.is_some() {
-                return;
-            }
-            let want = &source[img * elem..(img + len) * elem];
-            let got = &tile[t * elem..(t + len) * elem];
-            if !lossy {
-                if want != got {
-                    problem = Some("decoded pixels differ from the source".to_string());
+    let range = if lossy {
+        value_range(source, pixel_type)
+    } else {
+        (0.0, 0.0)
+    };
+    (0..decoder.n_tiles())
+        .into_par_iter()
+        .try_for_each(|index| {
+            let tile = decoder.decode_tile(index)?;
+            let mut problem = None;
+            decoder.grid.for_each_run(index, |img, t, len| {
+                if problem.is_some() {
+                    return;
                 }
-            } else if let Some(m) = lossy_mismatch(want, got, pixel_type, range) {
-                problem = Some(m);
+                let want = &source[img * elem..(img + len) * elem];
+                let got = &tile[t * elem..(t + len) * elem];
+                if !lossy {
+                    if want != got {
+                        problem = Some("decoded pixels differ from the source".to_string());
+                    }
+                } else if let Some(m) = lossy_mismatch(want, got, pixel_type, range) {
+                    problem = Some(m);
+                }
+            });
+            match problem {
+                None => Ok(()),
+                Some(message) => Err(Error::Verification {
+                    context: Context::hdu(table.number).tile(index + 1),
+                    message,
+                }),
             }
-        });
-        match problem {
-            None => Ok(()),
-            Some(message) => Err(Error::Verification { context: Context::hdu(table.number).tile(index + 1), message }),
-        }
-    })
+        })
 }
 
 fn values(bytes: &[u8], pixel_type: PixelType) -> impl Iterator<Item = f64> + '_ {
@@ -568,13 +728,20 @@ fn values(bytes: &[u8], pixel_type: PixelType) -> impl Iterator<Item = f64> + '_
 fn value_range(bytes: &[u8], pixel_type: PixelType) -> (f64, f64) {
     values(bytes, pixel_type)
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        })
 }
 
 /// A lossy pixel is wrong if a NaN moved, or if it left the source's value
 /// range widened by its own span: any correct quantization or lossy
 /// Hcompress stays inside, a decoding error almost never does.
-fn lossy_mismatch(want: &[u8], got: &[u8], pixel_type: PixelType, (lo, hi): (f64, f64)) -> Option<String> {
+fn lossy_mismatch(
+    want: &[u8],
+    got: &[u8],
+    pixel_type: PixelType,
+    (lo, hi): (f64, f64),
+) -> Option<String> {
     let span = (hi - lo).abs().max(1.0);
     for (x, y) in values(want, pixel_type).zip(values(got, pixel_type)) {
         if x.is_nan() != y.is_nan() {
@@ -610,8 +777,14 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A temporary path beside `target`, in the same directory so the final
 /// rename is atomic.
 fn temp_path_for(target: &Path) -> PathBuf {
-    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     dir.join(format!(".{name}.fpack-ng-tmp.{}.{n}", std::process::id()))
 }
@@ -648,7 +821,10 @@ pub fn write_atomically<T>(
     produce: impl FnOnce(&mut dyn Write) -> Result<T>,
     check: impl FnOnce(&Path, &T) -> Result<()>,
 ) -> Result<T> {
-    let ctx = || Context { file: Some(target.to_path_buf()), ..Default::default() };
+    let ctx = || Context {
+        file: Some(target.to_path_buf()),
+        ..Default::default()
+    };
     if !mode.overwrite && target.exists() {
         return Err(Error::bad_parameter(format!(
             "{}: output file already exists (remove it, or use -F to replace the input)",
@@ -673,11 +849,17 @@ pub fn write_atomically<T>(
             .create_new(true)
             .open(&temp)
             .map_err(|e| Error::io(ctx(), e))?;
-        let mut out = CrcWriter { inner: BufWriter::with_capacity(1 << 20, file), crc: flate2::Crc::new() };
+        let mut out = CrcWriter {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            crc: flate2::Crc::new(),
+        };
         let value = produce(&mut out)?;
         out.flush().map_err(|e| Error::io(ctx(), e))?;
         let (crc, len) = (out.crc.sum(), out.crc.amount());
-        let file = out.inner.into_inner().map_err(|e| Error::io(ctx(), e.into_error()))?;
+        let file = out
+            .inner
+            .into_inner()
+            .map_err(|e| Error::io(ctx(), e.into_error()))?;
         if mode.durable {
             file.sync_all().map_err(|e| Error::io(ctx(), e))?;
         }
@@ -710,12 +892,18 @@ pub fn write_atomically<T>(
 fn reread_matches(temp: &Path, crc: u32, len: u32, limits: Limits) -> Result<()> {
     use std::os::unix::fs::FileExt;
     const CHUNK: u64 = 1 << 20;
-    let ctx = || Context { file: Some(temp.to_path_buf()), ..Default::default() };
+    let ctx = || Context {
+        file: Some(temp.to_path_buf()),
+        ..Default::default()
+    };
     let file = std::sync::Arc::new(File::open(temp).map_err(|e| Error::io(ctx(), e))?);
     let size = file.metadata().map_err(|e| Error::io(ctx(), e))?.len();
     let position = std::sync::Arc::new(AtomicU64::new(0));
     {
-        let stream = PositionalReader { file: file.clone(), position: position.clone() };
+        let stream = PositionalReader {
+            file: file.clone(),
+            position: position.clone(),
+        };
         let at = position.clone();
         let skip: crate::fits::hdu::Skip<'static> = Box::new(move |n| {
             let from = at.load(Ordering::Relaxed);
@@ -741,7 +929,10 @@ fn reread_matches(temp: &Path, crc: u32, len: u32, limits: Limits) -> Result<()>
         whole.combine(&c);
     }
     if u64::from(len) != size % (1u64 << 32) || whole.sum() != crc {
-        return Err(Error::Verification { context: ctx(), message: "the file on disk differs from what was written".into() });
+        return Err(Error::Verification {
+            context: ctx(),
+            message: "the file on disk differs from what was written".into(),
+        });
     }
     Ok(())
 }
@@ -754,8 +945,8 @@ pub enum InputAfter {
     Delete,
 }
 
-/// Compress `input` into `output` safely (temporary file, full decode and
-/// comparison, rename). `output == input` replaces the input (fpack `-F`).
+/// Compress `input` into `output` safely (temporary file, checks, rename).
+/// `output == input` replaces the input (fpack `-F`).
 pub fn compress_file(
     input: &Path,
     output: &Path,
@@ -763,37 +954,29 @@ pub fn compress_file(
     overwrite: bool,
     after: InputAfter,
 ) -> Result<FileReport> {
-    let same = output == input;
     // What reaches the disk was verified in memory tile by tile (decoded and
     // compared), table by table (descriptors re-read) and header by header;
-    // re-reading the file and comparing its CRC proves the disk holds those
-    // bytes. Lossy Hcompress, which has no tile-level equality, is decoded
-    // from the file and bounded against the source.
-    let mode = WriteMode {
-        overwrite: overwrite || same,
-        durable: same || after == InputAfter::Delete,
-        reread: true,
-        limits: opts.limits,
-    };
-    let report = write_atomically(
+    // the re-read in write_atomically proves the disk holds those bytes.
+    // Lossy Hcompress, which has no tile-level equality, is decoded from the
+    // file and bounded against the source.
+    transform_file(
+        input,
         output,
-        mode,
+        opts.limits,
+        overwrite,
+        after,
         |w| compress_stream(Input::Path(input), w, opts),
-        |temp, report: &FileReport| {
+        |temp, report| {
             let lossy_hcompress = report.hdus.iter().any(|h| {
-                matches!(&h.action, HduAction::Compressed(s) if s.algorithm == "HCOMPRESS_1" && !s.lossless)
-            });
+            matches!(&h.action, HduAction::Compressed(s) if s.algorithm == "HCOMPRESS_1" && !s.lossless)
+        });
             if lossy_hcompress {
                 verify_compressed(Input::Path(input), Input::Path(temp), opts.limits)
             } else {
                 Ok(())
             }
         },
-    )?;
-    if after == InputAfter::Delete && !same {
-        fs::remove_file(input).map_err(|e| Error::io(Context::default(), e).with_file(input))?;
-    }
-    Ok(report)
+    )
 }
 
 /// Decompress `input` into `output` safely. The output is re-read and
@@ -805,14 +988,37 @@ pub fn decompress_file(
     overwrite: bool,
     after: InputAfter,
 ) -> Result<FileReport> {
+    transform_file(
+        input,
+        output,
+        opts.limits,
+        overwrite,
+        after,
+        |w| decompress_stream(Input::Path(input), w, opts),
+        |_, _| Ok(()),
+    )
+}
+
+/// Write `output` from `input` through [`write_atomically`], then dispose of
+/// the input as asked. Writing over the input itself (`-F`) and deleting it
+/// (`-D`) both make the write durable first.
+fn transform_file(
+    input: &Path,
+    output: &Path,
+    limits: Limits,
+    overwrite: bool,
+    after: InputAfter,
+    produce: impl FnOnce(&mut dyn Write) -> Result<FileReport>,
+    check: impl FnOnce(&Path, &FileReport) -> Result<()>,
+) -> Result<FileReport> {
     let same = output == input;
     let mode = WriteMode {
         overwrite: overwrite || same,
         durable: same || after == InputAfter::Delete,
         reread: true,
-        limits: opts.limits,
+        limits,
     };
-    let report = write_atomically(output, mode, |w| decompress_stream(Input::Path(input), w, opts), |_, _| Ok(()))?;
+    let report = write_atomically(output, mode, produce, check)?;
     if after == InputAfter::Delete && !same {
         fs::remove_file(input).map_err(|e| Error::io(Context::default(), e).with_file(input))?;
     }
@@ -842,17 +1048,29 @@ mod tests {
     fn failed_check_leaves_nothing_behind() {
         let dir = temp_dir("check");
         let target = dir.join("out.fits");
-        let mode = WriteMode { overwrite: false, durable: false, reread: true, limits: Limits::default() };
+        let mode = WriteMode {
+            overwrite: false,
+            durable: false,
+            reread: true,
+            limits: Limits::default(),
+        };
         let err = write_atomically(
             &target,
             mode,
-            |w| w.write_all(&tiny_fits()).map_err(|e| Error::io(Context::default(), e)),
+            |w| {
+                w.write_all(&tiny_fits())
+                    .map_err(|e| Error::io(Context::default(), e))
+            },
             |_, _| Err(Error::bad_parameter("refused")),
         )
         .unwrap_err();
         assert!(err.to_string().contains("refused"));
         assert!(!target.exists());
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "temporary file left behind");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            0,
+            "temporary file left behind"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -84,9 +84,12 @@ fn is_table_keyword(keyword: &str) -> bool {
             | "CHECKSUM"
             | "DATASUM"
             | "END"
-    ) || ["NAXIS", "TTYPE", "TFORM", "TUNIT", "TDIM", "TNULL", "TSCAL", "TZERO", "TDISP", "ZTILE", "ZNAME", "ZVAL"]
-        .iter()
-        .any(|p| numbered(keyword, p))
+    ) || [
+        "NAXIS", "TTYPE", "TFORM", "TUNIT", "TDIM", "TNULL", "TSCAL", "TZERO", "TDISP", "ZTILE",
+        "ZNAME", "ZVAL",
+    ]
+    .iter()
+    .any(|p| numbered(keyword, p))
 }
 
 /// Structural keywords of an image HDU, which compressed-table writers
@@ -94,7 +97,16 @@ fn is_table_keyword(keyword: &str) -> bool {
 pub fn is_image_structural(keyword: &str) -> bool {
     matches!(
         keyword,
-        "SIMPLE" | "XTENSION" | "BITPIX" | "NAXIS" | "EXTEND" | "PCOUNT" | "GCOUNT" | "CHECKSUM" | "DATASUM" | "END"
+        "SIMPLE"
+            | "XTENSION"
+            | "BITPIX"
+            | "NAXIS"
+            | "EXTEND"
+            | "PCOUNT"
+            | "GCOUNT"
+            | "CHECKSUM"
+            | "DATASUM"
+            | "END"
     ) || numbered(keyword, "NAXIS")
 }
 
@@ -117,33 +129,71 @@ pub fn image_cards_for_table(image: &Header) -> Vec<Card> {
 /// IMAGE extension. The structural cards come first, in FITS order, taken
 /// from their Z-copies when present (keeping their comments) or written
 /// anew; every other card follows in its original order.
-pub fn restore_image_header(compressed: &Header, bitpix: i64, axes: &[usize], as_primary: bool) -> Header {
-    let zcard = |name: &str| compressed.card(name).map(|c| c.renamed(&to_image_name(name).unwrap_or_default()));
+pub fn restore_image_header(
+    compressed: &Header,
+    bitpix: i64,
+    axes: &[usize],
+    as_primary: bool,
+) -> Header {
+    let zcard = |name: &str| {
+        compressed
+            .card(name)
+            .map(|c| c.renamed(&to_image_name(name).unwrap_or_default()))
+    };
     let mut out = Header::new();
     if as_primary {
-        out.push(zcard("ZSIMPLE").unwrap_or_else(|| Card::new_logical("SIMPLE", true, Some("file does conform to FITS standard"))));
+        out.push(zcard("ZSIMPLE").unwrap_or_else(|| {
+            Card::new_logical("SIMPLE", true, Some("file does conform to FITS standard"))
+        }));
     } else {
         match compressed.card("ZTENSION") {
             Some(c) => out.push(c.renamed("XTENSION")),
-            None => out.push(Card::new_string("XTENSION", "IMAGE", Some("IMAGE extension"))),
+            None => out.push(Card::new_string(
+                "XTENSION",
+                "IMAGE",
+                Some("IMAGE extension"),
+            )),
         }
     }
-    out.push(zcard("ZBITPIX").unwrap_or_else(|| Card::new_int("BITPIX", bitpix, Some("number of bits per data pixel"))));
-    out.push(zcard("ZNAXIS").unwrap_or_else(|| Card::new_int("NAXIS", axes.len() as i64, Some("number of data axes"))));
+    out.push(
+        zcard("ZBITPIX").unwrap_or_else(|| {
+            Card::new_int("BITPIX", bitpix, Some("number of bits per data pixel"))
+        }),
+    );
+    out.push(
+        zcard("ZNAXIS").unwrap_or_else(|| {
+            Card::new_int("NAXIS", axes.len() as i64, Some("number of data axes"))
+        }),
+    );
     for (i, &n) in axes.iter().enumerate() {
         let key = format!("ZNAXIS{}", i + 1);
-        out.push(zcard(&key).unwrap_or_else(|| Card::new_int(&format!("NAXIS{}", i + 1), n as i64, Some("length of data axis"))));
+        out.push(zcard(&key).unwrap_or_else(|| {
+            Card::new_int(
+                &format!("NAXIS{}", i + 1),
+                n as i64,
+                Some("length of data axis"),
+            )
+        }));
     }
     if as_primary {
         if let Some(c) = zcard("ZEXTEND") {
             out.push(c);
         }
     } else {
-        out.push(zcard("ZPCOUNT").unwrap_or_else(|| Card::new_int("PCOUNT", 0, Some("required keyword; must = 0"))));
-        out.push(zcard("ZGCOUNT").unwrap_or_else(|| Card::new_int("GCOUNT", 1, Some("required keyword; must = 1"))));
+        out.push(
+            zcard("ZPCOUNT")
+                .unwrap_or_else(|| Card::new_int("PCOUNT", 0, Some("required keyword; must = 0"))),
+        );
+        out.push(
+            zcard("ZGCOUNT")
+                .unwrap_or_else(|| Card::new_int("GCOUNT", 1, Some("required keyword; must = 1"))),
+        );
     }
     let placed = |k: &str| {
-        matches!(k, "ZSIMPLE" | "ZTENSION" | "ZBITPIX" | "ZNAXIS" | "ZEXTEND" | "ZPCOUNT" | "ZGCOUNT") || numbered(k, "ZNAXIS")
+        matches!(
+            k,
+            "ZSIMPLE" | "ZTENSION" | "ZBITPIX" | "ZNAXIS" | "ZEXTEND" | "ZPCOUNT" | "ZGCOUNT"
+        ) || numbered(k, "ZNAXIS")
     };
     for card in compressed.cards() {
         let key = card.keyword();
@@ -151,7 +201,9 @@ pub fn restore_image_header(compressed: &Header, bitpix: i64, axes: &[usize], as
             continue;
         }
         // The EXTNAME that only marks the table as a compressed image.
-        if key == "EXTNAME" && compressed.get_string("EXTNAME").as_deref() == Some("COMPRESSED_IMAGE") {
+        if key == "EXTNAME"
+            && compressed.get_string("EXTNAME").as_deref() == Some("COMPRESSED_IMAGE")
+        {
             continue;
         }
         match to_image_name(key) {

@@ -41,13 +41,21 @@ impl std::fmt::Display for ListEntry {
             let dims = if self.axes.is_empty() {
                 "no_pixels".to_string()
             } else {
-                self.axes.iter().map(|a| a.to_string()).collect::<Vec<_>>().join("x")
+                self.axes
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join("x")
             };
             write!(f, " BITPIX={b} [{dims}]")?;
         }
         match &self.compression {
             Some((alg, tiles)) => {
-                let t = tiles.iter().map(|a| a.to_string()).collect::<Vec<_>>().join("x");
+                let t = tiles
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join("x");
                 write!(f, " tiled {alg} tiles=[{t}]")?;
                 if let Some(r) = self.ratio {
                     write!(f, " ratio={r:.3}")?;
@@ -145,7 +153,10 @@ pub fn compare_algorithms(hdu: &Hdu, base: &CompressOptions) -> Vec<Trial> {
     if axes.is_empty() || pixel_type.is_none() {
         return trials;
     }
-    for codec in REGISTRY.iter().filter(|c| c.can_encode() && c.id() != "NOCOMPRESS") {
+    for codec in REGISTRY
+        .iter()
+        .filter(|c| c.can_encode() && c.id() != "NOCOMPRESS")
+    {
         let opts = CompressOptions {
             algorithm: codec.id().to_string(),
             header_directives: false,
@@ -167,10 +178,14 @@ pub fn compare_algorithms(hdu: &Hdu, base: &CompressOptions) -> Vec<Trial> {
                 let start = Instant::now();
                 let decoded = decompress_pixels(&table, &base.limits);
                 let unpack_seconds = start.elapsed().as_secs_f64();
-                let exact = decoded.as_ref().is_ok_and(|(_, d)| d.as_slice() == hdu.data_bytes());
+                let exact = decoded
+                    .as_ref()
+                    .is_ok_and(|(_, d)| d.as_slice() == hdu.data_bytes());
                 Trial {
                     algorithm: codec.id().into(),
-                    ratio: Some(c.summary.raw_bytes as f64 / c.summary.compressed_bytes.max(1) as f64),
+                    ratio: Some(
+                        c.summary.raw_bytes as f64 / c.summary.compressed_bytes.max(1) as f64,
+                    ),
                     compressed_bytes: c.summary.compressed_bytes,
                     pack_seconds,
                     unpack_seconds,
@@ -185,7 +200,10 @@ pub fn compare_algorithms(hdu: &Hdu, base: &CompressOptions) -> Vec<Trial> {
                 pack_seconds,
                 unpack_seconds: 0.0,
                 exact: false,
-                note: Some(format!("not applicable (would use {})", c.summary.algorithm)),
+                note: Some(format!(
+                    "not applicable (would use {})",
+                    c.summary.algorithm
+                )),
             },
             Ok(None) => continue,
             Err(e) => Trial {

@@ -15,7 +15,7 @@ pub mod options;
 pub use compress::{compress_image, CompressSummary, CompressedHdu};
 pub use decompress::{decompress_image, decompress_pixels, CompressedImageInfo};
 pub use file::{
-    compress_file, compress_stream, decompress_file, decompress_stream, verify_compressed, FileReport,
-    HduAction, HduReport, Input, InputAfter,
+    compress_file, compress_stream, decompress_file, decompress_stream, verify_compressed,
+    FileReport, HduAction, HduReport, Input, InputAfter,
 };
 pub use options::{CompressOptions, DecompressOptions, DitherSeed, HduSelector, Tiling};

@@ -34,11 +34,16 @@ impl TileGrid {
         for (i, &n) in image.iter().enumerate() {
             let t = tile.get(i).copied().unwrap_or(1);
             if t == 0 {
-                return Err(Error::malformed(ctx.clone(), format!("ZTILE{} is 0", i + 1)));
+                return Err(Error::malformed(
+                    ctx.clone(),
+                    format!("ZTILE{} is 0", i + 1),
+                ));
             }
             clipped.push(t.min(n));
         }
-        let tile_pixels = clipped.iter().try_fold(1u64, |a, &t| a.checked_mul(t as u64));
+        let tile_pixels = clipped
+            .iter()
+            .try_fold(1u64, |a, &t| a.checked_mul(t as u64));
         match tile_pixels {
             Some(p) if p <= limits.max_tile_pixels => {}
             other => {
@@ -55,7 +60,9 @@ impl TileGrid {
             .zip(&clipped)
             .map(|(&n, &t)| n.div_ceil(t))
             .collect();
-        let n_tiles = counts.iter().try_fold(1u64, |a, &c| a.checked_mul(c as u64));
+        let n_tiles = counts
+            .iter()
+            .try_fold(1u64, |a, &c| a.checked_mul(c as u64));
         match n_tiles {
             Some(n) if n <= limits.max_tiles => {}
             other => {
@@ -166,7 +173,8 @@ impl TileGrid {
     /// Copy tile `index` back into a whole image of `elem`-byte pixels.
     pub fn scatter(&self, image: &mut [u8], elem: usize, index: usize, tile: &[u8]) {
         self.for_each_run(index, |img, t, len| {
-            image[img * elem..(img + len) * elem].copy_from_slice(&tile[t * elem..(t + len) * elem]);
+            image[img * elem..(img + len) * elem]
+                .copy_from_slice(&tile[t * elem..(t + len) * elem]);
         });
     }
 }
@@ -178,10 +186,13 @@ mod tests {
     #[test]
     fn gather_scatter_round_trip_3d() {
         let image = [5usize, 4, 3];
-        let grid = TileGrid::new(&image, &[2, 3, 2], &Limits::default(), &Context::default()).unwrap();
+        let grid =
+            TileGrid::new(&image, &[2, 3, 2], &Limits::default(), &Context::default()).unwrap();
         assert_eq!(grid.n_tiles(), 3 * 2 * 2);
         let n: usize = image.iter().product();
-        let data: Vec<u8> = (0..n as u32).flat_map(|v| (v as u16).to_be_bytes()).collect();
+        let data: Vec<u8> = (0..n as u32)
+            .flat_map(|v| (v as u16).to_be_bytes())
+            .collect();
         let mut back = vec![0u8; data.len()];
         let mut seen = 0;
         for t in 0..grid.n_tiles() {
@@ -193,7 +204,8 @@ mod tests {
         assert_eq!(back, data);
         // Tiles of whole rows are contiguous; these 2x3x2 tiles of a 5-wide
         // image are not, except the clipped last column.
-        let rows = TileGrid::new(&image, &[5, 2, 1], &Limits::default(), &Context::default()).unwrap();
+        let rows =
+            TileGrid::new(&image, &[5, 2, 1], &Limits::default(), &Context::default()).unwrap();
         assert_eq!(rows.contiguous_range(1), Some(10..20));
         assert_eq!(grid.contiguous_range(0), None);
         // The last tile is clipped on every axis.

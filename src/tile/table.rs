@@ -80,7 +80,11 @@ pub fn write_table(rows: &[TileRow], layout: Layout) -> (Vec<Card>, Vec<u8>) {
         ));
     }
     if let Some(e) = layout.uncompressed_element {
-        columns.push(("UNCOMPRESSED_DATA", format!("1{desc_code}{e}({max_raw})"), desc_len));
+        columns.push((
+            "UNCOMPRESSED_DATA",
+            format!("1{desc_code}{e}({max_raw})"),
+            desc_len,
+        ));
     }
     if layout.scale_zero {
         columns.push(("ZSCALE", "1D".into(), 8));
@@ -136,12 +140,24 @@ pub fn write_table(rows: &[TileRow], layout: Layout) -> (Vec<Card>, Vec<u8>) {
         Card::new_int("NAXIS2", rows.len() as i64, Some("number of rows in table")),
         Card::new_int("PCOUNT", pcount as i64, Some("size of special data area")),
         Card::new_int("GCOUNT", 1, Some("one data group (required keyword)")),
-        Card::new_int("TFIELDS", columns.len() as i64, Some("number of fields in each row")),
+        Card::new_int(
+            "TFIELDS",
+            columns.len() as i64,
+            Some("number of fields in each row"),
+        ),
     ];
     for (i, (name, form, _)) in columns.iter().enumerate() {
         let n = i + 1;
-        cards.push(Card::new_string(&format!("TTYPE{n}"), name, Some(&format!("label for field {n:>3}"))));
-        cards.push(Card::new_string(&format!("TFORM{n}"), form, Some("data format of field")));
+        cards.push(Card::new_string(
+            &format!("TTYPE{n}"),
+            name,
+            Some(&format!("label for field {n:>3}")),
+        ));
+        cards.push(Card::new_string(
+            &format!("TFORM{n}"),
+            form,
+            Some("data format of field"),
+        ));
     }
     (cards, table)
 }
@@ -164,7 +180,11 @@ struct Column {
 fn parse_tform(tform: &str) -> Option<(Form, usize)> {
     let t = tform.trim();
     let digits = t.chars().take_while(|c| c.is_ascii_digit()).count();
-    let repeat: usize = if digits == 0 { 1 } else { t[..digits].parse().ok()? };
+    let repeat: usize = if digits == 0 {
+        1
+    } else {
+        t[..digits].parse().ok()?
+    };
     let mut rest = t[digits..].chars();
     let code = rest.next()?;
     match code {
@@ -177,7 +197,11 @@ fn parse_tform(tform: &str) -> Option<(Form, usize)> {
         }
         _ => {
             let size = elem_size(code)?;
-            let width = if code == 'X' { repeat.div_ceil(8) } else { repeat.checked_mul(size)? };
+            let width = if code == 'X' {
+                repeat.div_ceil(8)
+            } else {
+                repeat.checked_mul(size)?
+            };
             Some((Form::Fixed { elem: code, repeat }, width))
         }
     }
@@ -295,7 +319,10 @@ impl<'a> CompressedTable<'a> {
     pub fn var_bytes(&self, row: usize, column: usize) -> Result<&'a [u8]> {
         let ctx = || self.context.clone().tile(row + 1);
         let Form::Var { wide, elem } = self.columns[column].form else {
-            return Err(Error::malformed(ctx(), "column is not a variable-length array"));
+            return Err(Error::malformed(
+                ctx(),
+                "column is not a variable-length array",
+            ));
         };
         let (count, offset) = if wide {
             let f = self.field(row, column, 16)?;
@@ -363,10 +390,28 @@ mod tests {
     #[test]
     fn written_table_reads_back() {
         let rows = vec![
-            TileRow { compressed: vec![1, 2, 3], gzip_fallback: vec![], uncompressed: vec![], zscale: 0.5, zzero: 10.0 },
-            TileRow { compressed: vec![], gzip_fallback: vec![9, 9], uncompressed: vec![], zscale: 1.5, zzero: -1.0 },
+            TileRow {
+                compressed: vec![1, 2, 3],
+                gzip_fallback: vec![],
+                uncompressed: vec![],
+                zscale: 0.5,
+                zzero: 10.0,
+            },
+            TileRow {
+                compressed: vec![],
+                gzip_fallback: vec![9, 9],
+                uncompressed: vec![],
+                zscale: 1.5,
+                zzero: -1.0,
+            },
         ];
-        let layout = Layout { heap_element: 'B', gzip_fallback: true, uncompressed_element: None, scale_zero: true, zblank_column: false };
+        let layout = Layout {
+            heap_element: 'B',
+            gzip_fallback: true,
+            uncompressed_element: None,
+            scale_zero: true,
+            zblank_column: false,
+        };
         let (cards, data) = write_table(&rows, layout);
         let header = Header::from_cards(cards);
         let t = CompressedTable::parse(&header, &data, &Context::default()).unwrap();
@@ -382,8 +427,17 @@ mod tests {
 
     #[test]
     fn damaged_descriptor_is_an_error() {
-        let rows = vec![TileRow { compressed: vec![1, 2, 3], ..Default::default() }];
-        let layout = Layout { heap_element: 'B', gzip_fallback: false, uncompressed_element: None, scale_zero: false, zblank_column: false };
+        let rows = vec![TileRow {
+            compressed: vec![1, 2, 3],
+            ..Default::default()
+        }];
+        let layout = Layout {
+            heap_element: 'B',
+            gzip_fallback: false,
+            uncompressed_element: None,
+            scale_zero: false,
+            zblank_column: false,
+        };
         let (cards, mut data) = write_table(&rows, layout);
         data[3] = 200; // count 200 > heap
         let header = Header::from_cards(cards);

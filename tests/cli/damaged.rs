@@ -194,7 +194,12 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 /// Compress `fixture` with `program flags`, returning the .fz bytes.
-fn make_fz(work: &Path, program: &str, flags: &[&str], fixture_name: &str) -> Result<Vec<u8>, String> {
+fn make_fz(
+    work: &Path,
+    program: &str,
+    flags: &[&str],
+    fixture_name: &str,
+) -> Result<Vec<u8>, String> {
     let dir = work.join(format!(
         "src-{}-{}-{}",
         Path::new(program).file_name().unwrap().to_string_lossy(),
@@ -252,11 +257,27 @@ fn push(
     // HDU structure itself is broken, as an independent strict parser sees it.
     let list_must_fail = matches!(expect, Expect::Fail) && parse_hdus(&bytes).is_err();
     let hdu_or_next = class == "missing-end";
-    out.push(Variant { class, name, tool, bytes, expect, hdu, hdu_or_next, list_must_fail });
+    out.push(Variant {
+        class,
+        name,
+        tool,
+        bytes,
+        expect,
+        hdu,
+        hdu_or_next,
+        list_must_fail,
+    });
 }
 
 /// Truncations shared by plain and compressed sources.
-fn truncations(out: &mut Vec<Variant>, tool: Tool, label: &str, src: &[u8], hdus: &[RawHdu], reference: &[DataHdu]) {
+fn truncations(
+    out: &mut Vec<Variant>,
+    tool: Tool,
+    label: &str,
+    src: &[u8],
+    hdus: &[RawHdu],
+    reference: &[DataHdu],
+) {
     let len = src.len();
     let last = hdus.last().unwrap();
     let mut cuts: BTreeMap<usize, (&'static str, Expect, Option<usize>)> = BTreeMap::new();
@@ -265,19 +286,35 @@ fn truncations(out: &mut Vec<Variant>, tool: Tool, label: &str, src: &[u8], hdus
         if k > 1 {
             cuts.insert(
                 h.header_start,
-                ("truncate-hdu-boundary", Expect::FailOrPrefix(reference.to_vec()), None),
+                (
+                    "truncate-hdu-boundary",
+                    Expect::FailOrPrefix(reference.to_vec()),
+                    None,
+                ),
             );
             cuts.insert(h.header_start + 1, ("truncate", Expect::Fail, Some(k)));
         }
         // Inside the header, before END, at the end of the header.
-        cuts.insert(h.header_start + 80, ("truncate", Expect::Fail, (k > 1).then_some(k)));
+        cuts.insert(
+            h.header_start + 80,
+            ("truncate", Expect::Fail, (k > 1).then_some(k)),
+        );
         cuts.insert(h.end_card, ("truncate", Expect::Fail, (k > 1).then_some(k)));
-        cuts.insert(h.data_start - 1, ("truncate", Expect::Fail, (k > 1).then_some(k)));
+        cuts.insert(
+            h.data_start - 1,
+            ("truncate", Expect::Fail, (k > 1).then_some(k)),
+        );
         if h.data_len > 0 {
             cuts.insert(h.data_start, ("truncate", Expect::Fail, Some(k)));
             cuts.insert(h.data_start + 7, ("truncate", Expect::Fail, Some(k)));
-            cuts.insert(h.data_start + h.data_len / 2, ("truncate", Expect::Fail, Some(k)));
-            cuts.insert(h.data_start + h.data_len - 1, ("truncate", Expect::Fail, Some(k)));
+            cuts.insert(
+                h.data_start + h.data_len / 2,
+                ("truncate", Expect::Fail, Some(k)),
+            );
+            cuts.insert(
+                h.data_start + h.data_len - 1,
+                ("truncate", Expect::Fail, Some(k)),
+            );
             // Block boundaries inside the data.
             for b in [1usize, 2] {
                 let at = h.data_start + b * BLOCK;
@@ -291,9 +328,15 @@ fn truncations(out: &mut Vec<Variant>, tool: Tool, label: &str, src: &[u8], hdus
                     let table = (n1 * n2) as usize;
                     let theap = h.int(src, "THEAP").map(|t| t as usize).unwrap_or(table);
                     if table > 0 && table < h.data_len {
-                        cuts.insert(h.data_start + table / 2, ("truncate", Expect::Fail, Some(k)));
+                        cuts.insert(
+                            h.data_start + table / 2,
+                            ("truncate", Expect::Fail, Some(k)),
+                        );
                         cuts.insert(h.data_start + theap, ("truncate", Expect::Fail, Some(k)));
-                        cuts.insert(h.data_start + (theap + h.data_len) / 2, ("truncate", Expect::Fail, Some(k)));
+                        cuts.insert(
+                            h.data_start + (theap + h.data_len) / 2,
+                            ("truncate", Expect::Fail, Some(k)),
+                        );
                     }
                 }
             }
@@ -303,9 +346,19 @@ fn truncations(out: &mut Vec<Variant>, tool: Tool, label: &str, src: &[u8], hdus
                 // HDU nothing is lost; for a middle HDU the file looks like
                 // one that ends after this HDU (as a cut at an HDU boundary).
                 if h.number == last.number {
-                    cuts.insert(at, ("truncate-padding", Expect::FailOr(reference.to_vec()), None));
+                    cuts.insert(
+                        at,
+                        ("truncate-padding", Expect::FailOr(reference.to_vec()), None),
+                    );
                 } else {
-                    cuts.insert(at, ("truncate-padding", Expect::FailOrPrefix(reference.to_vec()), None));
+                    cuts.insert(
+                        at,
+                        (
+                            "truncate-padding",
+                            Expect::FailOrPrefix(reference.to_vec()),
+                            None,
+                        ),
+                    );
                 }
             }
         }
@@ -314,7 +367,15 @@ fn truncations(out: &mut Vec<Variant>, tool: Tool, label: &str, src: &[u8], hdus
         if at == 0 || at >= len {
             continue;
         }
-        push(out, class, format!("{label} cut@{at}"), tool, src[..at].to_vec(), expect, hdu);
+        push(
+            out,
+            class,
+            format!("{label} cut@{at}"),
+            tool,
+            src[..at].to_vec(),
+            expect,
+            hdu,
+        );
     }
 }
 
@@ -329,7 +390,10 @@ fn compressed_variants(out: &mut Vec<Variant>, src: &Source, rng: &mut Rng) {
     let reference = &src.reference;
     truncations(out, Tool::Funpack, label, bytes, &hdus, reference);
 
-    let comp: Vec<&RawHdu> = hdus.iter().filter(|h| h.is_compressed_image(bytes)).collect();
+    let comp: Vec<&RawHdu> = hdus
+        .iter()
+        .filter(|h| h.is_compressed_image(bytes))
+        .collect();
     assert!(!comp.is_empty(), "{label}: no compressed HDU");
     let c = comp[0];
     let k = c.number;
@@ -345,7 +409,10 @@ fn compressed_variants(out: &mut Vec<Variant>, src: &Source, rng: &mut Rng) {
         }
     };
     let table_len = (c.int(bytes, "NAXIS1").unwrap() * c.int(bytes, "NAXIS2").unwrap()) as usize;
-    let theap = c.int(bytes, "THEAP").map(|t| t as usize).unwrap_or(table_len);
+    let theap = c
+        .int(bytes, "THEAP")
+        .map(|t| t as usize)
+        .unwrap_or(table_len);
     let heap_len = c.data_len - theap;
 
     // Flips.
@@ -353,21 +420,45 @@ fn compressed_variants(out: &mut Vec<Variant>, src: &Source, rng: &mut Rng) {
         let at = rng.range(c.header_start, c.end_card);
         let mut v = bytes.clone();
         flip(&mut v, at, rng);
-        push(out, "flip-header", format!("{label} flip-header#{i}@{at}"), tool, v, detect(false), guarded.then_some(k));
+        push(
+            out,
+            "flip-header",
+            format!("{label} flip-header#{i}@{at}"),
+            tool,
+            v,
+            detect(false),
+            guarded.then_some(k),
+        );
     }
     {
         let at = rng.range(c.end_card + CARD, c.data_start);
         let mut v = bytes.clone();
         flip(&mut v, at, rng);
         if at < c.data_start && c.end_card + CARD < c.data_start {
-            push(out, "flip-header-padding", format!("{label} flip-hpad@{at}"), tool, v, detect(true), guarded.then_some(k));
+            push(
+                out,
+                "flip-header-padding",
+                format!("{label} flip-hpad@{at}"),
+                tool,
+                v,
+                detect(true),
+                guarded.then_some(k),
+            );
         }
     }
     for i in 0..2 {
         let at = c.data_start + rng.range(0, table_len);
         let mut v = bytes.clone();
         flip(&mut v, at, rng);
-        push(out, "flip-table", format!("{label} flip-table#{i}@{at}"), tool, v, detect(false), guarded.then_some(k));
+        push(
+            out,
+            "flip-table",
+            format!("{label} flip-table#{i}@{at}"),
+            tool,
+            v,
+            detect(false),
+            guarded.then_some(k),
+        );
     }
     for i in 0..4 {
         if heap_len == 0 {
@@ -376,20 +467,44 @@ fn compressed_variants(out: &mut Vec<Variant>, src: &Source, rng: &mut Rng) {
         let at = c.data_start + theap + rng.range(0, heap_len);
         let mut v = bytes.clone();
         flip(&mut v, at, rng);
-        push(out, "flip-heap", format!("{label} flip-heap#{i}@{at}"), tool, v, detect(false), guarded.then_some(k));
+        push(
+            out,
+            "flip-heap",
+            format!("{label} flip-heap#{i}@{at}"),
+            tool,
+            v,
+            detect(false),
+            guarded.then_some(k),
+        );
     }
     if c.data_len < c.data_padded {
         let at = c.data_start + rng.range(c.data_len, c.data_padded);
         let mut v = bytes.clone();
         flip(&mut v, at, rng);
-        push(out, "flip-data-padding", format!("{label} flip-dpad@{at}"), tool, v, detect(true), guarded.then_some(k));
+        push(
+            out,
+            "flip-data-padding",
+            format!("{label} flip-dpad@{at}"),
+            tool,
+            v,
+            detect(true),
+            guarded.then_some(k),
+        );
     }
     {
         let p = &hdus[0];
         let at = rng.range(p.cards.get(1).map(|c| c.1).unwrap_or(0) + 10, p.end_card);
         let mut v = bytes.clone();
         flip(&mut v, at, rng);
-        push(out, "flip-primary", format!("{label} flip-primary@{at}"), tool, v, Expect::FailOr(reference.clone()), None);
+        push(
+            out,
+            "flip-primary",
+            format!("{label} flip-primary@{at}"),
+            tool,
+            v,
+            Expect::FailOr(reference.clone()),
+            None,
+        );
     }
 
     // Checksum mismatch with the structure intact.
@@ -399,7 +514,15 @@ fn compressed_variants(out: &mut Vec<Variant>, src: &Source, rng: &mut Rng) {
             // The comment field (or trailing blanks) of the card.
             let col = at + 79;
             v[col] = if v[col] == b'x' { b'y' } else { b'x' };
-            push(out, "checksum-mismatch", format!("{label} zcmptype-comment"), tool, v, Expect::Fail, Some(k));
+            push(
+                out,
+                "checksum-mismatch",
+                format!("{label} zcmptype-comment"),
+                tool,
+                v,
+                Expect::Fail,
+                Some(k),
+            );
         }
         if c.card("ZIMAGE").is_some() {
             // The HDU no longer says it is a compressed image: a reader that
@@ -407,12 +530,28 @@ fn compressed_variants(out: &mut Vec<Variant>, src: &Source, rng: &mut Rng) {
             // plain table and silently drops the image.
             let mut v = bytes.clone();
             set_value(&mut v, c, "ZIMAGE", "F");
-            push(out, "checksum-mismatch", format!("{label} ZIMAGE=F"), tool, v, Expect::Fail, Some(k));
+            push(
+                out,
+                "checksum-mismatch",
+                format!("{label} ZIMAGE=F"),
+                tool,
+                v,
+                Expect::Fail,
+                Some(k),
+            );
         }
         if c.card("DATASUM").is_some() {
             let mut v = bytes.clone();
             set_value(&mut v, c, "DATASUM", "'12345'");
-            push(out, "checksum-mismatch", format!("{label} datasum"), tool, v, Expect::Fail, Some(k));
+            push(
+                out,
+                "checksum-mismatch",
+                format!("{label} datasum"),
+                tool,
+                v,
+                Expect::Fail,
+                Some(k),
+            );
         }
     }
 
@@ -421,7 +560,15 @@ fn compressed_variants(out: &mut Vec<Variant>, src: &Source, rng: &mut Rng) {
         let mut v = bytes.clone();
         if set_value(&mut v, c, key, value) {
             neutralise_checksums(&mut v);
-            push(out, class, format!("{label} {key}={value}"), tool, v, Expect::Fail, Some(k));
+            push(
+                out,
+                class,
+                format!("{label} {key}={value}"),
+                tool,
+                v,
+                Expect::Fail,
+                Some(k),
+            );
         }
     };
     for key in ["ZNAXIS1", "ZNAXIS2"] {
@@ -444,8 +591,20 @@ fn compressed_variants(out: &mut Vec<Variant>, src: &Source, rng: &mut Rng) {
         let mut v = bytes.clone();
         if set_value(&mut v, c, key, "99999999999") {
             neutralise_checksums(&mut v);
-            let expect = if axis.is_some() && tile == axis { Expect::FailOr(reference.clone()) } else { Expect::Fail };
-            push(out, "absurd-ztile", format!("{label} {key}=99999999999"), tool, v, expect, Some(k));
+            let expect = if axis.is_some() && tile == axis {
+                Expect::FailOr(reference.clone())
+            } else {
+                Expect::Fail
+            };
+            push(
+                out,
+                "absurd-ztile",
+                format!("{label} {key}=99999999999"),
+                tool,
+                v,
+                expect,
+                Some(k),
+            );
         }
     }
     edit(out, "absurd-table", "NAXIS1", "99999999999");
@@ -466,21 +625,48 @@ fn compressed_variants(out: &mut Vec<Variant>, src: &Source, rng: &mut Rng) {
         let mut v = bytes.clone();
         put_card(&mut v, c.end_card, &make_card(""));
         neutralise_checksums(&mut v);
-        push(out, "missing-end", format!("{label} no-END in HDU {k}"), tool, v, Expect::Fail, Some(k));
+        push(
+            out,
+            "missing-end",
+            format!("{label} no-END in HDU {k}"),
+            tool,
+            v,
+            Expect::Fail,
+            Some(k),
+        );
         let mut v = bytes.clone();
         put_card(&mut v, hdus[0].end_card, &make_card(""));
         neutralise_checksums(&mut v);
-        push(out, "missing-end", format!("{label} no-END in HDU 1"), tool, v, Expect::Fail, Some(1));
+        push(
+            out,
+            "missing-end",
+            format!("{label} no-END in HDU 1"),
+            tool,
+            v,
+            Expect::Fail,
+            Some(1),
+        );
     }
     {
         // The .fz's empty primary claims an absurd image.
         let p = &hdus[0];
-        if let (Some(at_naxis), Some(&(_, next))) = (p.card("NAXIS"), p.cards.iter().find(|(kk, _)| kk == "EXTEND")) {
+        if let (Some(at_naxis), Some(&(_, next))) = (
+            p.card("NAXIS"),
+            p.cards.iter().find(|(kk, _)| kk == "EXTEND"),
+        ) {
             let mut v = bytes.clone();
             put_card(&mut v, at_naxis, &value_card("NAXIS", "1"));
             put_card(&mut v, next, &value_card("NAXIS1", "99999999999"));
             neutralise_checksums(&mut v);
-            push(out, "absurd-naxis", format!("{label} primary NAXIS1=99999999999"), tool, v, Expect::Fail, Some(1));
+            push(
+                out,
+                "absurd-naxis",
+                format!("{label} primary NAXIS1=99999999999"),
+                tool,
+                v,
+                Expect::Fail,
+                Some(1),
+            );
         }
     }
 
@@ -525,20 +711,46 @@ fn compressed_variants(out: &mut Vec<Variant>, src: &Source, rng: &mut Rng) {
             ("tile1 offset=2^31-1".into(), 0, None, Some(i32::MAX as i64)),
             ("tile1 count=-16".into(), 0, Some(-16), None),
             ("tile1 offset=-1".into(), 0, None, Some(-1)),
-            (format!("tile{} offset=heap_end-1 count=100", rows), last, Some(100), Some(heap_len as i64 - 1)),
-            ("tile1 offset=heap_end".into(), 0, None, Some(heap_len as i64)),
+            (
+                format!("tile{} offset=heap_end-1 count=100", rows),
+                last,
+                Some(100),
+                Some(heap_len as i64 - 1),
+            ),
+            (
+                "tile1 offset=heap_end".into(),
+                0,
+                None,
+                Some(heap_len as i64),
+            ),
         ];
         for (name, r, count, offset) in cases {
             let mut v = bytes.clone();
             put(&mut v, r, count, offset);
             neutralise_checksums(&mut v);
-            push(out, "descriptor", format!("{label} {name}"), tool, v, Expect::Fail, Some(k));
+            push(
+                out,
+                "descriptor",
+                format!("{label} {name}"),
+                tool,
+                v,
+                Expect::Fail,
+                Some(k),
+            );
         }
         if rows > 1 && !other_has_data(1) {
             let mut v = bytes.clone();
             put(&mut v, 1, Some(0), None);
             neutralise_checksums(&mut v);
-            push(out, "descriptor", format!("{label} tile2 count=0"), tool, v, Expect::Fail, Some(k));
+            push(
+                out,
+                "descriptor",
+                format!("{label} tile2 count=0"),
+                tool,
+                v,
+                Expect::Fail,
+                Some(k),
+            );
         }
     }
 }
@@ -557,7 +769,9 @@ fn plain_variants(out: &mut Vec<Variant>, name: &str, rng: &mut Rng) {
             Err(_) => Expect::Fail,
         }
     };
-    let has_checksum = hdus.iter().any(|h| h.card("CHECKSUM").is_some() || h.card("DATASUM").is_some());
+    let has_checksum = hdus
+        .iter()
+        .any(|h| h.card("CHECKSUM").is_some() || h.card("DATASUM").is_some());
     // Data flips.
     for h in hdus.iter().filter(|h| h.data_len > 0) {
         let at = h.data_start + rng.range(0, h.data_len);
@@ -566,11 +780,35 @@ fn plain_variants(out: &mut Vec<Variant>, name: &str, rng: &mut Rng) {
         let image = h.number == 1 || h.value(&bytes, "XTENSION").as_deref() == Some("IMAGE");
         let d = data_hdus(&v).unwrap();
         if has_checksum {
-            push(out, "checksum-mismatch", format!("{label} flip-data@{at}"), tool, v, Expect::FailOr(d), Some(h.number));
+            push(
+                out,
+                "checksum-mismatch",
+                format!("{label} flip-data@{at}"),
+                tool,
+                v,
+                Expect::FailOr(d),
+                Some(h.number),
+            );
         } else if image {
-            push(out, "flip-image-data", format!("{label} flip-data@{at}"), tool, v, Expect::Succeed(d), None);
+            push(
+                out,
+                "flip-image-data",
+                format!("{label} flip-data@{at}"),
+                tool,
+                v,
+                Expect::Succeed(d),
+                None,
+            );
         } else {
-            push(out, "flip-table-data", format!("{label} flip-data@{at}"), tool, v, Expect::FailOr(d), Some(h.number));
+            push(
+                out,
+                "flip-table-data",
+                format!("{label} flip-data@{at}"),
+                tool,
+                v,
+                Expect::FailOr(d),
+                Some(h.number),
+            );
         }
     }
     // Header flips.
@@ -580,7 +818,15 @@ fn plain_variants(out: &mut Vec<Variant>, name: &str, rng: &mut Rng) {
         let mut v = bytes.clone();
         flip(&mut v, at, rng);
         let e = damaged_ref(&v);
-        push(out, "flip-header", format!("{label} flip-header#{i}@{at}"), tool, v, e, None);
+        push(
+            out,
+            "flip-header",
+            format!("{label} flip-header#{i}@{at}"),
+            tool,
+            v,
+            e,
+            None,
+        );
     }
     {
         let h = &hdus[0];
@@ -588,17 +834,39 @@ fn plain_variants(out: &mut Vec<Variant>, name: &str, rng: &mut Rng) {
             let at = rng.range(h.end_card + CARD, h.data_start);
             let mut v = bytes.clone();
             flip(&mut v, at, rng);
-            push(out, "flip-header-padding", format!("{label} flip-hpad@{at}"), tool, v, Expect::FailOr(reference.clone()), Some(1));
+            push(
+                out,
+                "flip-header-padding",
+                format!("{label} flip-hpad@{at}"),
+                tool,
+                v,
+                Expect::FailOr(reference.clone()),
+                Some(1),
+            );
         }
     }
     // Structure.
-    let img = hdus.iter().find(|h| h.data_len > 0 && (h.number == 1 || h.value(&bytes, "XTENSION").as_deref() == Some("IMAGE"))).unwrap();
+    let img = hdus
+        .iter()
+        .find(|h| {
+            h.data_len > 0
+                && (h.number == 1 || h.value(&bytes, "XTENSION").as_deref() == Some("IMAGE"))
+        })
+        .unwrap();
     let k = img.number;
     let edit = |out: &mut Vec<Variant>, class: &'static str, h: &RawHdu, key: &str, value: &str| {
         let mut v = bytes.clone();
         if set_value(&mut v, h, key, value) {
             neutralise_checksums(&mut v);
-            push(out, class, format!("{label} HDU{} {key}={value}", h.number), tool, v, Expect::Fail, Some(h.number));
+            push(
+                out,
+                class,
+                format!("{label} HDU{} {key}={value}", h.number),
+                tool,
+                v,
+                Expect::Fail,
+                Some(h.number),
+            );
         }
     };
     edit(out, "absurd-naxis", img, "NAXIS1", "99999999999");
@@ -613,9 +881,20 @@ fn plain_variants(out: &mut Vec<Variant>, name: &str, rng: &mut Rng) {
         let mut v = bytes.clone();
         set_value(&mut v, img, "NAXIS2", "0");
         neutralise_checksums(&mut v);
-        push(out, "trailing-blocks", format!("{label} HDU{k} NAXIS2=0"), tool, v, Expect::Fail, Some(k + 1));
+        push(
+            out,
+            "trailing-blocks",
+            format!("{label} HDU{k} NAXIS2=0"),
+            tool,
+            v,
+            Expect::Fail,
+            Some(k + 1),
+        );
     }
-    for h in hdus.iter().filter(|h| h.value(&bytes, "XTENSION").as_deref() == Some("BINTABLE")) {
+    for h in hdus
+        .iter()
+        .filter(|h| h.value(&bytes, "XTENSION").as_deref() == Some("BINTABLE"))
+    {
         edit(out, "absurd-table", h, "PCOUNT", "99999999999");
         edit(out, "absurd-table", h, "NAXIS2", "99999999999");
         edit(out, "absurd-table", h, "NAXIS1", "-3");
@@ -624,26 +903,52 @@ fn plain_variants(out: &mut Vec<Variant>, name: &str, rng: &mut Rng) {
         let mut v = bytes.clone();
         put_card(&mut v, hdus[k - 1].end_card, &make_card(""));
         neutralise_checksums(&mut v);
-        push(out, "missing-end", format!("{label} no-END in HDU {k}"), tool, v, Expect::Fail, Some(k));
+        push(
+            out,
+            "missing-end",
+            format!("{label} no-END in HDU {k}"),
+            tool,
+            v,
+            Expect::Fail,
+            Some(k),
+        );
     }
     {
         let mut v = bytes.clone();
         v[..8].copy_from_slice(b"SIMPLX  ");
-        push(out, "nonfits", format!("{label} SIMPLX"), tool, v, Expect::Fail, None);
+        push(
+            out,
+            "nonfits",
+            format!("{label} SIMPLX"),
+            tool,
+            v,
+            Expect::Fail,
+            None,
+        );
     }
     {
         let mut v = bytes.clone();
         let mut junk = vec![0u8; 100];
         rng.fill(&mut junk);
         v.extend_from_slice(&junk);
-        push(out, "trailing-bytes", format!("{label} +100 junk bytes"), tool, v, Expect::FailOr(reference.clone()), None);
+        push(
+            out,
+            "trailing-bytes",
+            format!("{label} +100 junk bytes"),
+            tool,
+            v,
+            Expect::FailOr(reference.clone()),
+            None,
+        );
     }
 }
 
 fn nonfits_variants(out: &mut Vec<Variant>, rng: &mut Rng) {
     let mut random = vec![0u8; 5000];
     rng.fill(&mut random);
-    let text = "This is not a FITS file, just some text.\n".repeat(100).into_bytes();
+    let text = "This is not a FITS file, just some text.\n"
+        .repeat(100)
+        .into_bytes();
     let simple_only = make_card("SIMPLE  =                    T").to_vec();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty", Vec::new()),
@@ -661,7 +966,15 @@ fn nonfits_variants(out: &mut Vec<Variant>, rng: &mut Rng) {
     ];
     for tool in [Tool::Fpack, Tool::Funpack] {
         for (name, bytes) in &cases {
-            push(out, "nonfits", format!("{tool:?} {name}"), tool, bytes.clone(), Expect::Fail, None);
+            push(
+                out,
+                "nonfits",
+                format!("{tool:?} {name}"),
+                tool,
+                bytes.clone(),
+                Expect::Fail,
+                None,
+            );
         }
     }
 }
@@ -671,7 +984,10 @@ fn nonfits_variants(out: &mut Vec<Variant>, rng: &mut Rng) {
 fn names_hdu(stderr: &str, n: usize) -> bool {
     let pat = format!("HDU {n}");
     stderr.match_indices(&pat).any(|(i, _)| {
-        !stderr[i + pat.len()..].chars().next().is_some_and(|c| c.is_ascii_digit())
+        !stderr[i + pat.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit())
     })
 }
 
@@ -741,12 +1057,18 @@ fn check_variant(idx: usize, v: &Variant, root: &Path, notes: &Mutex<Vec<String>
         expected.dedup();
         let others: Vec<&String> = entries.iter().filter(|e| !is_temp_name(e)).collect();
         if others.iter().map(|s| s.as_str()).collect::<Vec<_>>() != expected {
-            fails.push(format!("{what}: exit 0 but the directory holds {entries:?}, expected {expected:?}"));
+            fails.push(format!(
+                "{what}: exit 0 but the directory holds {entries:?}, expected {expected:?}"
+            ));
         }
         if mode == Mode::Plain && digest_file(&input_path) != Some(before) {
             fails.push(format!("{what}: the input was modified"));
         }
-        let decoded = decoded_output(v.tool, &dir.join(output_name), &root.join(format!("v{idx:04}-check")));
+        let decoded = decoded_output(
+            v.tool,
+            &dir.join(output_name),
+            &root.join(format!("v{idx:04}-check")),
+        );
         let verdict: Option<String> = match (&v.expect, &decoded) {
             (Expect::Fail, d) => Some(format!(
                 "accepted a damaged input (exit 0), expected a failure; the output {}",
@@ -754,46 +1076,65 @@ fn check_variant(idx: usize, v: &Variant, root: &Path, notes: &Mutex<Vec<String>
                     Ok(got) => format!(
                         "holds {} data HDU(s): {:?}",
                         got.len(),
-                        got.iter().map(|h| format!("{} BITPIX={} {:?}", h.kind, h.bitpix, h.axes)).collect::<Vec<_>>()
+                        got.iter()
+                            .map(|h| format!("{} BITPIX={} {:?}", h.kind, h.bitpix, h.axes))
+                            .collect::<Vec<_>>()
                     ),
                     Err(e) => e.clone(),
                 }
             )),
             (_, Err(e)) => Some(format!("exit 0 but {e}")),
             (Expect::Undetectable, Ok(_)) => None,
-            (Expect::FailOr(want) | Expect::Succeed(want), Ok(got)) => {
-                compare_data_hdus(got, want).map(|d| format!("exit 0 but the output differs from what it must hold: {d}"))
-            }
+            (Expect::FailOr(want) | Expect::Succeed(want), Ok(got)) => compare_data_hdus(got, want)
+                .map(|d| format!("exit 0 but the output differs from what it must hold: {d}")),
             (Expect::FailOrPrefix(want), Ok(got)) => {
                 if got.len() <= want.len() {
-                    compare_data_hdus(got, &want[..got.len()])
-                        .map(|d| format!("exit 0 but the output is not a prefix of the reference: {d}"))
+                    compare_data_hdus(got, &want[..got.len()]).map(|d| {
+                        format!("exit 0 but the output is not a prefix of the reference: {d}")
+                    })
                 } else {
-                    Some(format!("exit 0 but the output has {} data HDUs, more than the {} of the reference", got.len(), want.len()))
+                    Some(format!(
+                        "exit 0 but the output has {} data HDUs, more than the {} of the reference",
+                        got.len(),
+                        want.len()
+                    ))
                 }
             }
         };
         if let Some(m) = verdict {
             fails.push(format!("{what}: {m}"));
         } else if v.class == "checksum-mismatch" || v.class == "flip-primary" {
-            notes.lock().unwrap().push(format!("{tag}: accepted (exit 0) with the right pixels"));
+            notes
+                .lock()
+                .unwrap()
+                .push(format!("{tag}: accepted (exit 0) with the right pixels"));
         }
     } else if r.status.is_some() {
         if let Expect::Succeed(_) = v.expect {
-            fails.push(format!("{what}: failed, but this damage is undetectable and must be compressed faithfully"));
+            fails.push(format!(
+                "{what}: failed, but this damage is undetectable and must be compressed faithfully"
+            ));
         }
         if digest_file(&input_path) != Some(before) {
-            fails.push(format!("{what}: the input was modified or removed on failure"));
+            fails.push(format!(
+                "{what}: the input was modified or removed on failure"
+            ));
         }
         if entries != vec![input.to_string()] {
-            fails.push(format!("{what}: after the failure the directory holds {entries:?}, expected only {input}"));
+            fails.push(format!(
+                "{what}: after the failure the directory holds {entries:?}, expected only {input}"
+            ));
         }
         if !r.stderr.contains(input) {
             fails.push(format!("{what}: stderr does not name the file {input}"));
         }
         if let Some(k) = v.hdu {
             if !names_hdu(&r.stderr, k) && !(v.hdu_or_next && names_hdu(&r.stderr, k + 1)) {
-                let or = if v.hdu_or_next { format!(" (or HDU {})", k + 1) } else { String::new() };
+                let or = if v.hdu_or_next {
+                    format!(" (or HDU {})", k + 1)
+                } else {
+                    String::new()
+                };
                 fails.push(format!("{what}: stderr does not name HDU {k}{or}"));
             }
         }
@@ -816,7 +1157,9 @@ fn check_variant(idx: usize, v: &Variant, root: &Path, notes: &Mutex<Vec<String>
         fails.push(format!("{lwhat}: -L left {entries:?}"));
     }
     if l.success() && v.list_must_fail {
-        fails.push(format!("{lwhat}: -L exit 0 on a file whose HDU structure is broken"));
+        fails.push(format!(
+            "{lwhat}: -L exit 0 on a file whose HDU structure is broken"
+        ));
     }
     if !l.success() && l.status.is_some() && !l.stderr.contains(input) {
         fails.push(format!("{lwhat}: stderr does not name the file {input}"));
@@ -849,7 +1192,12 @@ fn damaged_inputs_fail_cleanly() {
         (fpack_bin(), vec!["-C", "-g2"], "bitpix32.fits", true),
         (fpack_bin(), vec!["-C", "-h"], "bitpix16.fits", true),
         (fpack_bin(), vec!["--jxl"], "uint16.fits", true),
-        (fpack_bin(), vec!["--jxl", "-t", "64,32"], "bitpix8.fits", true),
+        (
+            fpack_bin(),
+            vec!["--jxl", "-t", "64,32"],
+            "bitpix8.fits",
+            true,
+        ),
         // No checksums: flipped JXL_1 heap bytes reach the decoder itself.
         (fpack_bin(), vec!["-C", "--jxl"], "bitpix16.fits", true),
     ];
@@ -869,8 +1217,15 @@ fn damaged_inputs_fail_cleanly() {
         source_notes.push("/usr/bin/fpack not found: no cfitsio-made sources".into());
     }
     for (program, flags, fx, lossless) in &specs {
-        let prog_name = Path::new(program).file_name().unwrap().to_string_lossy().into_owned();
-        let label = format!("{prog_name}{}:{fx}", flags.iter().map(|f| format!(" {f}")).collect::<String>());
+        let prog_name = Path::new(program)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let label = format!(
+            "{prog_name}{}:{fx}",
+            flags.iter().map(|f| format!(" {f}")).collect::<String>()
+        );
         let bytes = match make_fz(&work, program, flags, fx) {
             Ok(b) => b,
             Err(e) => {
@@ -879,29 +1234,53 @@ fn damaged_inputs_fail_cleanly() {
             }
         };
         if let Err(e) = parse_hdus(&bytes) {
-            failures.push(format!("[source] {label}: the compressed file is not valid FITS: {e}"));
+            failures.push(format!(
+                "[source] {label}: the compressed file is not valid FITS: {e}"
+            ));
             continue;
         }
-        let reference = match decode_with_funpack(&work, &bytes, &label.replace([' ', ':', '/'], "_")) {
-            Ok(r) => r,
-            Err(e) => {
-                failures.push(format!("[source] {label}: funpack-ng cannot decode the undamaged file: {e}"));
-                continue;
-            }
-        };
+        let reference =
+            match decode_with_funpack(&work, &bytes, &label.replace([' ', ':', '/'], "_")) {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(format!(
+                        "[source] {label}: funpack-ng cannot decode the undamaged file: {e}"
+                    ));
+                    continue;
+                }
+            };
         if *lossless {
             let orig = data_hdus(&fixture(fx)).unwrap();
             if let Some(d) = compare_data_hdus(&reference, &orig) {
-                failures.push(format!("[source] {label}: funpack-ng decodes the undamaged file wrongly: {d}"));
+                failures.push(format!(
+                    "[source] {label}: funpack-ng decodes the undamaged file wrongly: {d}"
+                ));
                 continue;
             }
         }
         let checksums = !flags.contains(&"-C");
         let before = variants.len();
-        compressed_variants(&mut variants, &Source { label: label.clone(), bytes, reference, checksums }, &mut rng);
+        compressed_variants(
+            &mut variants,
+            &Source {
+                label: label.clone(),
+                bytes,
+                reference,
+                checksums,
+            },
+            &mut rng,
+        );
         source_notes.push(format!("{label}: {} variants", variants.len() - before));
     }
-    for fx in ["uint16.fits", "bitpix16.fits", "float32.fits", "mef_tables.fits", "cube3d.fits", "headers.fits", "primary_plus_ext.fits"] {
+    for fx in [
+        "uint16.fits",
+        "bitpix16.fits",
+        "float32.fits",
+        "mef_tables.fits",
+        "cube3d.fits",
+        "headers.fits",
+        "primary_plus_ext.fits",
+    ] {
         plain_variants(&mut variants, fx, &mut rng);
     }
     nonfits_variants(&mut variants, &mut rng);
@@ -931,13 +1310,19 @@ fn damaged_inputs_fail_cleanly() {
     let mut per_class: BTreeMap<(&str, String), (usize, usize)> = BTreeMap::new();
     for (i, f) in &results {
         let v = &variants[*i];
-        let e = per_class.entry((v.class, format!("{:?}", v.tool))).or_default();
+        let e = per_class
+            .entry((v.class, format!("{:?}", v.tool)))
+            .or_default();
         e.0 += 1;
         if !f.is_empty() {
             e.1 += 1;
         }
     }
-    eprintln!("damaged-input suite: {} variants ({} runs incl. -L)", variants.len(), 2 * variants.len());
+    eprintln!(
+        "damaged-input suite: {} variants ({} runs incl. -L)",
+        variants.len(),
+        2 * variants.len()
+    );
     for n in &source_notes {
         eprintln!("  source {n}");
     }

@@ -39,7 +39,10 @@ use std::sync::Mutex;
 
 /// Threads per test for the per-file loop (cargo also runs tests in parallel).
 fn threads() -> usize {
-    std::env::var("FPACKNG_INTEROP_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1)
+    std::env::var("FPACKNG_INTEROP_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
 }
 
 /// Modes `fpack-ng` must support on every file (check (a)).
@@ -76,8 +79,16 @@ fn produced(r: &Run, out: &Path) -> Result<(), String> {
     }
     match std::fs::metadata(out) {
         Ok(m) if m.len() > 0 => Ok(()),
-        Ok(_) => Err(format!("`{}` exited 0 but {} is empty", r.cmdline, out.display())),
-        Err(_) => Err(format!("`{}` exited 0 but wrote no {}", r.cmdline, out.display())),
+        Ok(_) => Err(format!(
+            "`{}` exited 0 but {} is empty",
+            r.cmdline,
+            out.display()
+        )),
+        Err(_) => Err(format!(
+            "`{}` exited 0 but wrote no {}",
+            r.cmdline,
+            out.display()
+        )),
     }
 }
 
@@ -108,7 +119,11 @@ fn requested_codec(mode: &str) -> &'static str {
 fn expected_codec(mode: &str, zbitpix: i64, cfitsio_accepts: bool) -> Option<&'static str> {
     let req = requested_codec(mode);
     if zbitpix < 0 || zbitpix == 64 {
-        return Some(if matches!(req, "GZIP_1" | "GZIP_2" | "NOCOMPRESS") { req } else { "GZIP_2" });
+        return Some(if matches!(req, "GZIP_1" | "GZIP_2" | "NOCOMPRESS") {
+            req
+        } else {
+            "GZIP_2"
+        });
     }
     if matches!(req, "HCOMPRESS_1" | "PLIO_1") && !cfitsio_accepts {
         return None;
@@ -122,7 +137,10 @@ fn codecs_of(fz: &Path) -> Result<Vec<(i64, String)>, String> {
     Ok(h.iter()
         .filter(|x| x.is_compressed_image())
         .map(|x| {
-            (x.int("ZBITPIX").unwrap_or(0), x.value("ZCMPTYPE").unwrap_or_default())
+            (
+                x.int("ZBITPIX").unwrap_or(0),
+                x.value("ZCMPTYPE").unwrap_or_default(),
+            )
         })
         .collect())
 }
@@ -150,7 +168,11 @@ impl Ctx {
                 true
             }
             Ok(a) => {
-                let notes = if a.notes.is_empty() { String::new() } else { format!(" (notes: {})", a.notes) };
+                let notes = if a.notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (notes: {})", a.notes)
+                };
                 self.report.fail(
                     file,
                     mode,
@@ -160,7 +182,8 @@ impl Ctx {
                 false
             }
             Err(e) => {
-                self.report.fail(file, mode, check, format!("python helper: {e}"));
+                self.report
+                    .fail(file, mode, check, format!("python helper: {e}"));
                 false
             }
         }
@@ -170,7 +193,9 @@ impl Ctx {
     fn verify(&self, file: &str, mode: &str, check: &str, out: &Path, orig: &Path) {
         if let Some(v) = &self.verifier {
             match v.check(out, orig) {
-                Ok(note) => self.report.pass(file, mode, check, note.unwrap_or_default()),
+                Ok(note) => self
+                    .report
+                    .pass(file, mode, check, note.unwrap_or_default()),
                 Err(e) => self.report.fail(file, mode, check, e),
             }
         }
@@ -180,7 +205,11 @@ impl Ctx {
 fn setup(name: &str) -> Option<Ctx> {
     let py = Py::start()?;
     let verifier = require_tool("fitsverify").map(Verifier::new);
-    Some(Ctx { report: Report::new(name), py: Mutex::new(py), verifier })
+    Some(Ctx {
+        report: Report::new(name),
+        py: Mutex::new(py),
+        verifier,
+    })
 }
 
 // --------------------------------------------------------------------- (a)
@@ -189,9 +218,13 @@ fn setup(name: &str) -> Option<Ctx> {
 /// fitsverify on the .fz.
 #[test]
 fn a_fpackng_output_restored_by_cfitsio_funpack() {
-    let Some(funpack) = require_tool("funpack") else { return };
+    let Some(funpack) = require_tool("funpack") else {
+        return;
+    };
     let fpack = require_tool("fpack");
-    let Some(ctx) = setup("(a)+(c)+(d): fpack-ng -> cfitsio funpack / astropy / fitsverify") else { return };
+    let Some(ctx) = setup("(a)+(c)+(d): fpack-ng -> cfitsio funpack / astropy / fitsverify") else {
+        return;
+    };
     let inputs = all_inputs();
     let fpackng = fpack_ng();
     par_each(&inputs, threads(), |inp| {
@@ -210,7 +243,12 @@ fn a_fpackng_output_restored_by_cfitsio_funpack() {
                 if *required {
                     ctx.report.fail(&inp.label, ml, "fpack-ng runs", e);
                 } else {
-                    ctx.report.skip(&inp.label, ml, "fpack-ng runs", format!("fpack-ng refused: {e}"));
+                    ctx.report.skip(
+                        &inp.label,
+                        ml,
+                        "fpack-ng runs",
+                        format!("fpack-ng refused: {e}"),
+                    );
                 }
                 continue;
             }
@@ -229,25 +267,55 @@ fn a_fpackng_output_restored_by_cfitsio_funpack() {
                     let bad: Vec<String> = cs
                         .iter()
                         .filter_map(|(zb, c)| match expected_codec(mode, *zb, cfitsio_accepts) {
-                            Some(e) if e != c => Some(format!("ZBITPIX={zb}: wrote {c}, expected {e}")),
+                            Some(e) if e != c => {
+                                Some(format!("ZBITPIX={zb}: wrote {c}, expected {e}"))
+                            }
                             _ => None,
                         })
                         .collect();
                     let used: Vec<&str> = cs.iter().map(|c| c.1.as_str()).collect();
                     if bad.is_empty() {
-                        ctx.report.pass(&inp.label, ml, "codec as requested", if cfitsio_accepts { String::new() } else { format!("cfitsio refuses {mode} here; fpack-ng wrote {used:?}") });
+                        ctx.report.pass(
+                            &inp.label,
+                            ml,
+                            "codec as requested",
+                            if cfitsio_accepts {
+                                String::new()
+                            } else {
+                                format!("cfitsio refuses {mode} here; fpack-ng wrote {used:?}")
+                            },
+                        );
                     } else {
-                        ctx.report.fail(&inp.label, ml, "codec as requested", bad.join("; "));
+                        ctx.report
+                            .fail(&inp.label, ml, "codec as requested", bad.join("; "));
                     }
                 }
                 Err(e) => ctx.report.fail(&inp.label, ml, "codec as requested", e),
             }
-            ctx.verify(&inp.label, ml, "(d) fitsverify fpack-ng .fz", &fz, &inp.path);
-            ctx.compare(&inp.label, ml, "(c) astropy reads .fz = original", "astropy_fz", &[&fz, &inp.path]);
+            ctx.verify(
+                &inp.label,
+                ml,
+                "(d) fitsverify fpack-ng .fz",
+                &fz,
+                &inp.path,
+            );
+            ctx.compare(
+                &inp.label,
+                ml,
+                "(c) astropy reads .fz = original",
+                "astropy_fz",
+                &[&fz, &inp.path],
+            );
             let r = run_tool(&funpack, args_o("", &[], &back, &fz));
             match produced(&r, &back) {
                 Ok(()) => {
-                    ctx.compare(&inp.label, ml, "(a) cfitsio funpack restores", "restored", &[&inp.path, &back]);
+                    ctx.compare(
+                        &inp.label,
+                        ml,
+                        "(a) cfitsio funpack restores",
+                        "restored",
+                        &[&inp.path, &back],
+                    );
                 }
                 Err(e) if b64 => ctx.report.skip(
                     &inp.label,
@@ -259,7 +327,10 @@ fn a_fpackng_output_restored_by_cfitsio_funpack() {
                     &inp.label,
                     ml,
                     "(a) cfitsio funpack restores",
-                    format!("{e} [reproduce: fpack-ng {mode} -O x.fz {} && funpack -O x.fits x.fz]", inp.path.display()),
+                    format!(
+                        "{e} [reproduce: fpack-ng {mode} -O x.fz {} && funpack -O x.fits x.fz]",
+                        inp.path.display()
+                    ),
                 ),
             }
             let _ = std::fs::remove_file(&back);
@@ -275,16 +346,24 @@ fn a_fpackng_output_restored_by_cfitsio_funpack() {
 /// funpack-ng's output.
 #[test]
 fn b_cfitsio_fpack_output_restored_by_funpackng() {
-    let Some(fpack) = require_tool("fpack") else { return };
-    let Some(funpack) = require_tool("funpack") else { return };
-    let Some(ctx) = setup("(b)+(d): cfitsio fpack -> funpack-ng vs cfitsio funpack") else { return };
+    let Some(fpack) = require_tool("fpack") else {
+        return;
+    };
+    let Some(funpack) = require_tool("funpack") else {
+        return;
+    };
+    let Some(ctx) = setup("(b)+(d): cfitsio fpack -> funpack-ng vs cfitsio funpack") else {
+        return;
+    };
     let inputs = all_inputs();
     let funpackng = funpack_ng();
     par_each(&inputs, threads(), |inp| {
         let tmp = TempDir::new(&format!("b-{}", inp.stem()));
         let mut modes = vec!["-r", "-g", "-g2", "-h", "-p"];
         if has_float_image(&inp.path) {
-            modes.extend(["-q 4", "-qt 4", "-q0 4", "-qz 4", "-g -q 0", "-g2 -q 0", "-h -q 4"]);
+            modes.extend([
+                "-q 4", "-qt 4", "-q0 4", "-qz 4", "-g -q 0", "-g2 -q 0", "-h -q 4",
+            ]);
         }
         if !inp.corpus {
             modes.extend(["-w", "-t 7,5"]);
@@ -295,12 +374,22 @@ fn b_cfitsio_fpack_output_restored_by_funpackng() {
             let ours = tmp.join(&format!("m{k}.ours.fits"));
             let r = run_tool(&fpack, args_o(mode, &[], &fz, &inp.path));
             if let Err(e) = produced(&r, &fz) {
-                ctx.report.skip(&inp.label, mode, "(b) funpack-ng = funpack", format!("cfitsio fpack refuses: {e}"));
+                ctx.report.skip(
+                    &inp.label,
+                    mode,
+                    "(b) funpack-ng = funpack",
+                    format!("cfitsio fpack refuses: {e}"),
+                );
                 continue;
             }
             let r = run_tool(&funpack, args_o("", &[], &refo, &fz));
             if let Err(e) = produced(&r, &refo) {
-                ctx.report.skip(&inp.label, mode, "(b) funpack-ng = funpack", format!("cfitsio funpack fails on its own .fz: {e}"));
+                ctx.report.skip(
+                    &inp.label,
+                    mode,
+                    "(b) funpack-ng = funpack",
+                    format!("cfitsio funpack fails on its own .fz: {e}"),
+                );
                 continue;
             }
             let r = run_tool(&funpackng, args_o("", &[], &ours, &fz));
@@ -309,12 +398,27 @@ fn b_cfitsio_fpack_output_restored_by_funpackng() {
                     &inp.label,
                     mode,
                     "(b) funpack-ng = funpack",
-                    format!("{e} [reproduce: fpack {mode} -O x.fz {} && funpack-ng -O x.fits x.fz]", inp.path.display()),
+                    format!(
+                        "{e} [reproduce: fpack {mode} -O x.fz {} && funpack-ng -O x.fits x.fz]",
+                        inp.path.display()
+                    ),
                 );
                 continue;
             }
-            ctx.compare(&inp.label, mode, "(b) funpack-ng = funpack", "values", &[&ours, &refo, &fz]);
-            ctx.verify(&inp.label, mode, "(d) fitsverify funpack-ng out", &ours, &inp.path);
+            ctx.compare(
+                &inp.label,
+                mode,
+                "(b) funpack-ng = funpack",
+                "values",
+                &[&ours, &refo, &fz],
+            );
+            ctx.verify(
+                &inp.label,
+                mode,
+                "(d) fitsverify funpack-ng out",
+                &ours,
+                &inp.path,
+            );
             tmp.clear();
         }
     });
@@ -327,15 +431,35 @@ fn b_cfitsio_fpack_output_restored_by_funpackng() {
 /// funpack-ng's output = cfitsio funpack's output; (d) on both outputs.
 #[test]
 fn c_quantized_fpackng_read_by_astropy_funpack_and_funpackng() {
-    let Some(funpack) = require_tool("funpack") else { return };
-    let Some(ctx) = setup("(c)+(d): fpack-ng -q -> astropy / funpack-ng / cfitsio funpack") else { return };
-    let inputs: Vec<Input> = all_inputs().into_iter().filter(|i| has_float_image(&i.path)).collect();
-    assert!(!inputs.is_empty() || std::env::var("FPACKNG_INTEROP_ONLY").is_ok(), "no floating-point fixtures");
+    let Some(funpack) = require_tool("funpack") else {
+        return;
+    };
+    let Some(ctx) = setup("(c)+(d): fpack-ng -q -> astropy / funpack-ng / cfitsio funpack") else {
+        return;
+    };
+    let inputs: Vec<Input> = all_inputs()
+        .into_iter()
+        .filter(|i| has_float_image(&i.path))
+        .collect();
+    assert!(
+        !inputs.is_empty() || std::env::var("FPACKNG_INTEROP_ONLY").is_ok(),
+        "no floating-point fixtures"
+    );
     let fpackng = fpack_ng();
     let funpackng = funpack_ng();
     par_each(&inputs, threads(), |inp| {
         let tmp = TempDir::new(&format!("c-{}", inp.stem()));
-        let modes = ["-q 4", "-qt 4", "-q0 4", "-qz 4", "-q 16", "-q -2", "-g2 -q 4", "-h -q 4", "-q 4 -t 7,5"];
+        let modes = [
+            "-q 4",
+            "-qt 4",
+            "-q0 4",
+            "-qz 4",
+            "-q 16",
+            "-q -2",
+            "-g2 -q 4",
+            "-h -q 4",
+            "-q 4 -t 7,5",
+        ];
         for (k, mode) in modes.iter().enumerate() {
             let fz = tmp.join(&format!("m{k}.fits.fz"));
             let ours = tmp.join(&format!("m{k}.ours.fits"));
@@ -345,25 +469,53 @@ fn c_quantized_fpackng_read_by_astropy_funpack_and_funpackng() {
                 ctx.report.fail(&inp.label, mode, "fpack-ng runs", e);
                 continue;
             }
-            ctx.verify(&inp.label, mode, "(d) fitsverify fpack-ng .fz", &fz, &inp.path);
+            ctx.verify(
+                &inp.label,
+                mode,
+                "(d) fitsverify fpack-ng .fz",
+                &fz,
+                &inp.path,
+            );
             check_quantized_header(&ctx.report, inp, mode, &fz);
             let r = run_tool(&funpackng, args_o("", &[], &ours, &fz));
             if let Err(e) = produced(&r, &ours) {
-                ctx.report.fail(&inp.label, mode, "funpack-ng reads fpack-ng -q", e);
+                ctx.report
+                    .fail(&inp.label, mode, "funpack-ng reads fpack-ng -q", e);
                 continue;
             }
-            ctx.verify(&inp.label, mode, "(d) fitsverify funpack-ng out", &ours, &inp.path);
-            ctx.compare(&inp.label, mode, "(c) astropy(.fz) = funpack-ng", "astropy_fz", &[&fz, &ours]);
+            ctx.verify(
+                &inp.label,
+                mode,
+                "(d) fitsverify funpack-ng out",
+                &ours,
+                &inp.path,
+            );
+            ctx.compare(
+                &inp.label,
+                mode,
+                "(c) astropy(.fz) = funpack-ng",
+                "astropy_fz",
+                &[&fz, &ours],
+            );
             let r = run_tool(&funpack, args_o("", &[], &refo, &fz));
             match produced(&r, &refo) {
                 Ok(()) => {
-                    ctx.compare(&inp.label, mode, "cfitsio funpack = funpack-ng (-q)", "values", &[&ours, &refo, &fz]);
+                    ctx.compare(
+                        &inp.label,
+                        mode,
+                        "cfitsio funpack = funpack-ng (-q)",
+                        "values",
+                        &[&ours, &refo, &fz],
+                    );
                 }
-                Err(e) => ctx.report.fail(&inp.label, mode, "cfitsio funpack = funpack-ng (-q)", e),
+                Err(e) => ctx
+                    .report
+                    .fail(&inp.label, mode, "cfitsio funpack = funpack-ng (-q)", e),
             }
             // Informational: the quantization error.
             if let Ok(a) = ctx.ask("quant_error", &[&inp.path, &ours]) {
-                ctx.report.pass(&inp.label, mode, "quantization error (info)", a.notes);
+                ctx.report
+                    .pass(&inp.label, mode, "quantization error (info)", a.notes);
             }
             tmp.clear();
         }
@@ -395,7 +547,11 @@ fn check_quantized_header(report: &Report, inp: &Input, mode: &str, fz: &Path) {
     };
     let constant = inp.label.contains("constant");
     let mut bad = Vec::new();
-    for (i, x) in h.iter().enumerate().filter(|(_, x)| x.is_compressed_image()) {
+    for (i, x) in h
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.is_compressed_image())
+    {
         if x.int("ZBITPIX").unwrap_or(0) >= 0 {
             continue;
         }
@@ -427,16 +583,32 @@ fn check_quantized_header(report: &Report, inp: &Input, mode: &str, fz: &Path) {
 /// and in header cards are noted.
 #[test]
 fn lossy_modes_match_cfitsio_values() {
-    let Some(fpack) = require_tool("fpack") else { return };
-    let Some(funpack) = require_tool("funpack") else { return };
-    let Some(ctx) = setup("lossy modes: fpack-ng+funpack-ng values = cfitsio fpack+funpack values") else { return };
+    let Some(fpack) = require_tool("fpack") else {
+        return;
+    };
+    let Some(funpack) = require_tool("funpack") else {
+        return;
+    };
+    let Some(ctx) = setup("lossy modes: fpack-ng+funpack-ng values = cfitsio fpack+funpack values")
+    else {
+        return;
+    };
     let inputs = all_inputs();
     let fpackng = fpack_ng();
     let funpackng = funpack_ng();
     par_each(&inputs, threads(), |inp| {
         let tmp = TempDir::new(&format!("l-{}", inp.stem()));
         let modes: Vec<&str> = if has_float_image(&inp.path) {
-            vec!["-qt 4", "-q0 4", "-qzt 4", "-qt 16", "-q0 -2", "-g2 -qt 4", "-h -qt 4", "-w -qt 4"]
+            vec![
+                "-qt 4",
+                "-q0 4",
+                "-qzt 4",
+                "-qt 16",
+                "-q0 -2",
+                "-g2 -qt 4",
+                "-h -qt 4",
+                "-w -qt 4",
+            ]
         } else if inp.corpus {
             vec!["-h -s 4"]
         } else {
@@ -450,7 +622,12 @@ fn lossy_modes_match_cfitsio_values() {
             let of = tmp.join(&format!("m{k}.ours.fits"));
             let r = run_tool(&fpack, args_o(mode, &["-C"], &rfz, &inp.path));
             if let Err(e) = produced(&r, &rfz) {
-                ctx.report.skip(&inp.label, mode, check, format!("cfitsio fpack refuses: {e}"));
+                ctx.report.skip(
+                    &inp.label,
+                    mode,
+                    check,
+                    format!("cfitsio fpack refuses: {e}"),
+                );
                 continue;
             }
             let r = run_tool(&fpackng, args_o(mode, &["-C"], &ofz, &inp.path));
@@ -460,7 +637,12 @@ fn lossy_modes_match_cfitsio_values() {
             }
             let r = run_tool(&funpack, args_o("", &["-C"], &rf, &rfz));
             if let Err(e) = produced(&r, &rf) {
-                ctx.report.skip(&inp.label, mode, check, format!("cfitsio funpack fails on cfitsio's .fz: {e}"));
+                ctx.report.skip(
+                    &inp.label,
+                    mode,
+                    check,
+                    format!("cfitsio funpack fails on cfitsio's .fz: {e}"),
+                );
                 continue;
             }
             let r = run_tool(&funpackng, args_o("", &["-C"], &of, &ofz));
@@ -470,8 +652,16 @@ fn lossy_modes_match_cfitsio_values() {
             }
             let same_data = match (split_file(&rfz), split_file(&ofz)) {
                 (Ok((a, ha)), Ok((b, hb))) => {
-                    let da: Vec<&[u8]> = ha.iter().filter(|x| x.is_compressed_image()).map(|x| &a[x.data.clone()]).collect();
-                    let db: Vec<&[u8]> = hb.iter().filter(|x| x.is_compressed_image()).map(|x| &b[x.data.clone()]).collect();
+                    let da: Vec<&[u8]> = ha
+                        .iter()
+                        .filter(|x| x.is_compressed_image())
+                        .map(|x| &a[x.data.clone()])
+                        .collect();
+                    let db: Vec<&[u8]> = hb
+                        .iter()
+                        .filter(|x| x.is_compressed_image())
+                        .map(|x| &b[x.data.clone()])
+                        .collect();
                     da == db
                 }
                 _ => false,
@@ -479,7 +669,12 @@ fn lossy_modes_match_cfitsio_values() {
             let before = ctx.report.failures();
             ctx.compare(&inp.label, mode, check, "values", &[&of, &rf]);
             if ctx.report.failures() == before && !same_data {
-                ctx.report.pass(&inp.label, mode, "compressed data units = cfitsio's (info)", "compressed data units differ from cfitsio's (values agree)");
+                ctx.report.pass(
+                    &inp.label,
+                    mode,
+                    "compressed data units = cfitsio's (info)",
+                    "compressed data units differ from cfitsio's (values agree)",
+                );
             }
             tmp.clear();
         }
@@ -493,7 +688,9 @@ fn lossy_modes_match_cfitsio_values() {
 /// (both with -C, whole-file size and compressed data-unit bytes).
 #[test]
 fn rice_size_matches_cfitsio_fpack() {
-    let Some(fpack) = require_tool("fpack") else { return };
+    let Some(fpack) = require_tool("fpack") else {
+        return;
+    };
     let inputs = corpus_inputs();
     if inputs.is_empty() {
         return;
@@ -507,7 +704,12 @@ fn rice_size_matches_cfitsio_fpack() {
         let ours = tmp.join("ours.fz");
         let r = run_tool(&fpack, args_o("-C", &[], &theirs, &inp.path));
         if let Err(e) = produced(&r, &theirs) {
-            report.skip(&inp.label, "-C", "size", format!("cfitsio fpack refuses: {e}"));
+            report.skip(
+                &inp.label,
+                "-C",
+                "size",
+                format!("cfitsio fpack refuses: {e}"),
+            );
             return;
         }
         let r = run_tool(&fpackng, args_o("-C", &[], &ours, &inp.path));
@@ -517,17 +719,30 @@ fn rice_size_matches_cfitsio_fpack() {
         }
         let data_bytes = |p: &PathBuf| -> Result<u64, String> {
             let (_, h) = split_file(p)?;
-            Ok(h.iter().filter(|x| x.is_compressed_image()).map(|x| x.data_len() as u64).sum())
+            Ok(h.iter()
+                .filter(|x| x.is_compressed_image())
+                .map(|x| x.data_len() as u64)
+                .sum())
         };
-        let (ft, fo) = (std::fs::metadata(&theirs).unwrap().len(), std::fs::metadata(&ours).unwrap().len());
+        let (ft, fo) = (
+            std::fs::metadata(&theirs).unwrap().len(),
+            std::fs::metadata(&ours).unwrap().len(),
+        );
         let (dt, d_o) = match (data_bytes(&theirs), data_bytes(&ours)) {
             (Ok(a), Ok(b)) => (a, b),
             (a, b) => {
-                report.fail(&inp.label, "-C", "size", format!("cannot parse: {a:?} {b:?}"));
+                report.fail(
+                    &inp.label,
+                    "-C",
+                    "size",
+                    format!("cannot parse: {a:?} {b:?}"),
+                );
                 return;
             }
         };
-        rows.lock().unwrap().push((inp.label.clone(), ft, fo, dt, d_o));
+        rows.lock()
+            .unwrap()
+            .push((inp.label.clone(), ft, fo, dt, d_o));
         let rel = |a: u64, b: u64| (b as f64 - a as f64) / a.max(1) as f64 * 100.0;
         let (rf, rd) = (rel(ft, fo), rel(dt, d_o));
         if rf.abs() <= 0.5 && rd.abs() <= 0.5 {
@@ -628,7 +843,12 @@ fn roundtrip_fpackng_funpackng_is_exact() {
                 }
                 let r = run_tool(&funpackng, args_o("", &extra, &back, &fz));
                 if let Err(e) = produced(&r, &back) {
-                    report.fail(&inp.label, ml, check, format!("funpack-ng cannot read fpack-ng's output: {e}"));
+                    report.fail(
+                        &inp.label,
+                        ml,
+                        check,
+                        format!("funpack-ng cannot read fpack-ng's output: {e}"),
+                    );
                     continue;
                 }
                 let repro = format!(
@@ -687,7 +907,12 @@ fn roundtrip_fpackng_funpackng_is_exact() {
                     if std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap() {
                         report.pass(&inp.label, "-C", check, "");
                     } else {
-                        report.fail(&inp.label, "-C", check, "fpack-ng -C output differs between --threads 1 and --threads 3");
+                        report.fail(
+                            &inp.label,
+                            "-C",
+                            check,
+                            "fpack-ng -C output differs between --threads 1 and --threads 3",
+                        );
                     }
                 }
                 (Err(e), _) | (_, Err(e)) => report.fail(&inp.label, "-C", check, e),
@@ -707,7 +932,12 @@ fn roundtrip_fpackng_funpackng_is_exact() {
                     if std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap() {
                         report.pass(&inp.label, "-C -qt 4", check, "");
                     } else {
-                        report.fail(&inp.label, "-C -qt 4", check, "two runs of fpack-ng -C -qt 4 differ");
+                        report.fail(
+                            &inp.label,
+                            "-C -qt 4",
+                            check,
+                            "two runs of fpack-ng -C -qt 4 differ",
+                        );
                     }
                 }
                 (Err(e), _) | (_, Err(e)) => report.fail(&inp.label, "-C -qt 4", check, e),
@@ -748,10 +978,20 @@ fn cli_file_naming_and_streams() {
             file,
             m,
             "fpack-ng refuses to overwrite FILE.fz",
-            format!("second run: {} (status {:?}); .fz unchanged: {}", r.describe(), r.status, before == after),
+            format!(
+                "second run: {} (status {:?}); .fz unchanged: {}",
+                r.describe(),
+                r.status,
+                before == after
+            ),
         );
     } else {
-        report.pass(file, m, "fpack-ng refuses to overwrite FILE.fz", r.stderr_text());
+        report.pass(
+            file,
+            m,
+            "fpack-ng refuses to overwrite FILE.fz",
+            r.stderr_text(),
+        );
     }
 
     let o = tmp.join("o.fz");
@@ -767,10 +1007,20 @@ fn cli_file_naming_and_streams() {
     if r.ok() && Some(&r.stdout) == before.as_ref() {
         report.pass(file, m, "fpack-ng -S = file output", "");
     } else {
-        report.fail(file, m, "fpack-ng -S = file output", format!("{} ({} bytes on stdout)", r.describe(), r.stdout.len()));
+        report.fail(
+            file,
+            m,
+            "fpack-ng -S = file output",
+            format!("{} ({} bytes on stdout)", r.describe(), r.stdout.len()),
+        );
     }
 
-    let r = run_cmd_full(&fpackng, &["-C".to_string(), "-S".to_string(), "-".to_string()], Some(&x), TOOL_LIMIT);
+    let r = run_cmd_full(
+        &fpackng,
+        &["-C".to_string(), "-S".to_string(), "-".to_string()],
+        Some(&x),
+        TOOL_LIMIT,
+    );
     if r.ok() && Some(&r.stdout) == before.as_ref() {
         report.pass(file, m, "fpack-ng -S - (stdin) = file output", "");
     } else {
@@ -788,7 +1038,12 @@ fn cli_file_naming_and_streams() {
     match produced(&r, &x) {
         Ok(()) => match compare_bytes(&src, &x) {
             ByteCompare::Identical => report.pass(file, m, "funpack-ng FILE.fz writes FILE", ""),
-            other => report.fail(file, m, "funpack-ng FILE.fz writes FILE", format!("{other:?}")),
+            other => report.fail(
+                file,
+                m,
+                "funpack-ng FILE.fz writes FILE",
+                format!("{other:?}"),
+            ),
         },
         Err(e) => report.fail(file, m, "funpack-ng FILE.fz writes FILE", e),
     }
@@ -796,7 +1051,12 @@ fn cli_file_naming_and_streams() {
     if r.ok() && Some(r.stdout.clone()) == std::fs::read(&src).ok() {
         report.pass(file, m, "funpack-ng -S = original", "");
     } else {
-        report.fail(file, m, "funpack-ng -S = original", format!("{} ({} bytes on stdout)", r.describe(), r.stdout.len()));
+        report.fail(
+            file,
+            m,
+            "funpack-ng -S = original",
+            format!("{} ({} bytes on stdout)", r.describe(), r.stdout.len()),
+        );
     }
     report.finish();
 }

@@ -51,7 +51,12 @@ fn decodes_to_original(fz: &Path, original: &[DataHdu], scratch: &Path) -> Resul
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     fs::copy(fz, dir.join("c.fits.fz")).map_err(|e| format!("copy: {e}"))?;
-    let r = run_limited(funpack_bin(), &["-S", "c.fits.fz"], &dir, Duration::from_secs(300));
+    let r = run_limited(
+        funpack_bin(),
+        &["-S", "c.fits.fz"],
+        &dir,
+        Duration::from_secs(300),
+    );
     let _ = fs::remove_dir_all(&dir);
     if !r.success() {
         return Err(format!("does not decompress: {}", r.describe()));
@@ -78,7 +83,14 @@ struct Trial {
     failures: Vec<String>,
 }
 
-fn run_trial(mode: Mode, delay: Option<Duration>, src: &[u8], digest: Digest, original: &[DataHdu], dir: &Path) -> Trial {
+fn run_trial(
+    mode: Mode,
+    delay: Option<Duration>,
+    src: &[u8],
+    digest: Digest,
+    original: &[DataHdu],
+    dir: &Path,
+) -> Trial {
     let _ = fs::remove_dir_all(dir);
     fs::create_dir_all(dir).unwrap();
     fs::write(dir.join("big.fits"), src).unwrap();
@@ -127,7 +139,9 @@ fn run_trial(mode: Mode, delay: Option<Duration>, src: &[u8], digest: Digest, or
         Mode::Replace => ".big.fits.fpack-ng-tmp.",
     };
     for e in &entries {
-        let ok = e == "big.fits" || (mode == Mode::Delete && e == "big.fits.fz") || e.starts_with(temp_prefix);
+        let ok = e == "big.fits"
+            || (mode == Mode::Delete && e == "big.fits.fz")
+            || e.starts_with(temp_prefix);
         if !ok {
             failures.push(format!("unexpected file {e:?}"));
         }
@@ -145,7 +159,14 @@ fn run_trial(mode: Mode, delay: Option<Duration>, src: &[u8], digest: Digest, or
             }
             if fz.exists() {
                 if let Err(e) = decodes_to_original(&fz, original, dir) {
-                    failures.push(format!("big.fits.fz under its final name {e}{}", if input_there { "" } else { " (and the input is gone!)" }));
+                    failures.push(format!(
+                        "big.fits.fz under its final name {e}{}",
+                        if input_there {
+                            ""
+                        } else {
+                            " (and the input is gone!)"
+                        }
+                    ));
                 }
             }
         }
@@ -174,7 +195,9 @@ fn run_trial(mode: Mode, delay: Option<Duration>, src: &[u8], digest: Digest, or
             Mode::Replace => vec!["big.fits".into()],
         };
         if entries != want {
-            failures.push(format!("an uninterrupted run left {entries:?}, expected {want:?}"));
+            failures.push(format!(
+                "an uninterrupted run left {entries:?}, expected {want:?}"
+            ));
         }
         if mode == Mode::Replace && digest_file(&input) == Some(digest) {
             failures.push("an uninterrupted -F run left big.fits uncompressed".into());
@@ -182,11 +205,19 @@ fn run_trial(mode: Mode, delay: Option<Duration>, src: &[u8], digest: Digest, or
     }
     if let Some(code) = finished {
         if code != 0 && delay.is_some() {
-            failures.push(format!("fpack-ng exited with status {code} before it was killed"));
+            failures.push(format!(
+                "fpack-ng exited with status {code} before it was killed"
+            ));
         }
     }
     let _ = fs::remove_dir_all(dir);
-    Trial { mode, delay: actual_delay, finished, entries, failures }
+    Trial {
+        mode,
+        delay: actual_delay,
+        finished,
+        entries,
+        failures,
+    }
 }
 
 #[test]
@@ -199,10 +230,32 @@ fn sigkill_never_loses_or_corrupts_data() {
     let mut trials = Vec::new();
 
     // An uninterrupted run of each mode: the happy path, and its duration.
-    trials.push(run_trial(Mode::Delete, None, &src, digest, &original, &scratch.join("full-D")));
-    trials.push(run_trial(Mode::Replace, None, &src, digest, &original, &scratch.join("full-F")));
-    let full_ms = trials.iter().map(|t| t.delay.as_millis() as u64).min().unwrap().max(20);
-    eprintln!("uninterrupted fpack-ng runs: -D {:?}, -F {:?}", trials[0].delay, trials[1].delay);
+    trials.push(run_trial(
+        Mode::Delete,
+        None,
+        &src,
+        digest,
+        &original,
+        &scratch.join("full-D"),
+    ));
+    trials.push(run_trial(
+        Mode::Replace,
+        None,
+        &src,
+        digest,
+        &original,
+        &scratch.join("full-F"),
+    ));
+    let full_ms = trials
+        .iter()
+        .map(|t| t.delay.as_millis() as u64)
+        .min()
+        .unwrap()
+        .max(20);
+    eprintln!(
+        "uninterrupted fpack-ng runs: -D {:?}, -F {:?}",
+        trials[0].delay, trials[1].delay
+    );
 
     for mode in [Mode::Delete, Mode::Replace] {
         for i in 0..KILLS_PER_MODE {
@@ -215,7 +268,14 @@ fn sigkill_never_loses_or_corrupts_data() {
                 _ => full_ms * 85 / 100 + rng.next_u64() % (full_ms * 20 / 100).max(1),
             };
             let dir = scratch.join(format!("{mode:?}-{i}"));
-            trials.push(run_trial(mode, Some(Duration::from_millis(ms)), &src, digest, &original, &dir));
+            trials.push(run_trial(
+                mode,
+                Some(Duration::from_millis(ms)),
+                &src,
+                digest,
+                &original,
+                &dir,
+            ));
         }
     }
 
@@ -233,15 +293,31 @@ fn sigkill_never_loses_or_corrupts_data() {
                 None => "killed".into(),
             },
             t.entries,
-            if t.failures.is_empty() { String::new() } else { format!("  FAIL: {}", t.failures.join("; ")) }
+            if t.failures.is_empty() {
+                String::new()
+            } else {
+                format!("  FAIL: {}", t.failures.join("; "))
+            }
         );
         for f in &t.failures {
-            failures.push(format!("{:?} killed after {:?}: {f} (files: {:?})", t.mode, t.delay, t.entries));
+            failures.push(format!(
+                "{:?} killed after {:?}: {f} (files: {:?})",
+                t.mode, t.delay, t.entries
+            ));
         }
     }
-    eprintln!("{} trials, {} leftover temporary files after SIGKILL (expected, reported only)", trials.len(), temps_left);
+    eprintln!(
+        "{} trials, {} leftover temporary files after SIGKILL (expected, reported only)",
+        trials.len(),
+        temps_left
+    );
     if failures.is_empty() {
         let _ = fs::remove_dir_all(&scratch);
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

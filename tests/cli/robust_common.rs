@@ -23,7 +23,9 @@ pub fn funpack_bin() -> &'static str {
 }
 
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("fixtures")
 }
 
 /// A fresh, empty scratch directory under cargo's per-target temp dir.
@@ -141,12 +143,20 @@ impl RunOutcome {
         }
         match self.status {
             Some(s) if s.code() == Some(101) => Some("exit status 101 (Rust panic)".into()),
-            Some(s) if s.code().is_none() => Some(format!("killed by a signal ({s:?}): crash or abort")),
+            Some(s) if s.code().is_none() => {
+                Some(format!("killed by a signal ({s:?}): crash or abort"))
+            }
             _ => None,
         }
     }
     pub fn describe(&self) -> String {
-        let stderr: String = self.stderr.trim_end().lines().take(6).collect::<Vec<_>>().join(" | ");
+        let stderr: String = self
+            .stderr
+            .trim_end()
+            .lines()
+            .take(6)
+            .collect::<Vec<_>>()
+            .join(" | ");
         format!(
             "`{}` -> {} in {:?}; stderr: {}",
             self.command,
@@ -155,7 +165,11 @@ impl RunOutcome {
                 None => "KILLED (timeout)".into(),
             },
             self.elapsed,
-            if stderr.is_empty() { "<empty>".into() } else { stderr }
+            if stderr.is_empty() {
+                "<empty>".into()
+            } else {
+                stderr
+            }
         )
     }
 }
@@ -181,7 +195,11 @@ pub fn run_limited_stdin(
     let err_path = io_dir.join(format!("robust-err-{}-{n}", std::process::id()));
     let out = File::create(&out_path).expect("stdout file");
     let err = File::create(&err_path).expect("stderr file");
-    let name = Path::new(program).file_name().unwrap().to_string_lossy().into_owned();
+    let name = Path::new(program)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let command = format!("{} {}", name, args.join(" "));
     let stdin = match stdin_file {
         Some(p) => Stdio::from(File::open(p).expect("stdin file")),
@@ -215,13 +233,24 @@ pub fn run_limited_stdin(
     let stderr = String::from_utf8_lossy(&fs::read(&err_path).unwrap_or_default()).into_owned();
     let _ = fs::remove_file(&out_path);
     let _ = fs::remove_file(&err_path);
-    RunOutcome { status, killed_for_time: killed, stdout, stderr, elapsed, command }
+    RunOutcome {
+        status,
+        killed_for_time: killed,
+        stdout,
+        stderr,
+        elapsed,
+        command,
+    }
 }
 
 /// Names of the entries of `dir`, sorted.
 pub fn dir_entries(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -250,7 +279,11 @@ pub fn make_card(text: &str) -> [u8; CARD] {
 /// `KEYWORD = value` card with the value right-aligned in columns 11-30
 /// (strings as given, e.g. `'RICE_1  '`).
 pub fn value_card(key: &str, value: &str) -> [u8; CARD] {
-    let v = if value.starts_with('\'') { format!("{value:<20}") } else { format!("{value:>20}") };
+    let v = if value.starts_with('\'') {
+        format!("{value:<20}")
+    } else {
+        format!("{value:>20}")
+    };
     make_card(&format!("{key:<8}= {v}"))
 }
 
@@ -332,7 +365,9 @@ pub fn parse_hdus(bytes: &[u8]) -> Result<Vec<RawHdu>, String> {
             }
             for i in 0..BLOCK / CARD {
                 let at = p + i * CARD;
-                let key = String::from_utf8_lossy(&bytes[at..at + 8]).trim_end().to_string();
+                let key = String::from_utf8_lossy(&bytes[at..at + 8])
+                    .trim_end()
+                    .to_string();
                 if end_card.is_none() {
                     if key == "END" {
                         end_card = Some(at);
@@ -358,17 +393,23 @@ pub fn parse_hdus(bytes: &[u8]) -> Result<Vec<RawHdu>, String> {
         if number > 1 && first != "XTENSION" {
             return Err(format!("HDU {number}: first card is not XTENSION"));
         }
-        let bitpix = h.int(bytes, "BITPIX").ok_or(format!("HDU {number}: no BITPIX"))?;
+        let bitpix = h
+            .int(bytes, "BITPIX")
+            .ok_or(format!("HDU {number}: no BITPIX"))?;
         if ![8, 16, 32, 64, -32, -64].contains(&bitpix) {
             return Err(format!("HDU {number}: BITPIX {bitpix}"));
         }
-        let naxis = h.int(bytes, "NAXIS").ok_or(format!("HDU {number}: no NAXIS"))?;
+        let naxis = h
+            .int(bytes, "NAXIS")
+            .ok_or(format!("HDU {number}: no NAXIS"))?;
         if !(0..=999).contains(&naxis) {
             return Err(format!("HDU {number}: NAXIS {naxis}"));
         }
         let mut n: u128 = if naxis == 0 { 0 } else { 1 };
         for i in 1..=naxis {
-            let a = h.int(bytes, &format!("NAXIS{i}")).ok_or(format!("HDU {number}: no NAXIS{i}"))?;
+            let a = h
+                .int(bytes, &format!("NAXIS{i}"))
+                .ok_or(format!("HDU {number}: no NAXIS{i}"))?;
             if a < 0 {
                 return Err(format!("HDU {number}: NAXIS{i} {a}"));
             }
@@ -381,8 +422,16 @@ pub fn parse_hdus(bytes: &[u8]) -> Result<Vec<RawHdu>, String> {
                 n *= h.int(bytes, &format!("NAXIS{i}")).unwrap_or(0) as u128;
             }
         }
-        let pcount = if number > 1 || groups { h.int(bytes, "PCOUNT").unwrap_or(0) } else { 0 };
-        let gcount = if number > 1 || groups { h.int(bytes, "GCOUNT").unwrap_or(1) } else { 1 };
+        let pcount = if number > 1 || groups {
+            h.int(bytes, "PCOUNT").unwrap_or(0)
+        } else {
+            0
+        };
+        let gcount = if number > 1 || groups {
+            h.int(bytes, "GCOUNT").unwrap_or(1)
+        } else {
+            1
+        };
         if pcount < 0 || gcount < 0 {
             return Err(format!("HDU {number}: PCOUNT/GCOUNT"));
         }
@@ -425,12 +474,18 @@ pub fn data_hdus(bytes: &[u8]) -> Result<Vec<DataHdu>, String> {
         if h.data_len == 0 {
             continue;
         }
-        let kind = if h.number == 1 { "IMAGE".to_string() } else { h.value(bytes, "XTENSION").unwrap_or_default() };
+        let kind = if h.number == 1 {
+            "IMAGE".to_string()
+        } else {
+            h.value(bytes, "XTENSION").unwrap_or_default()
+        };
         let naxis = h.int(bytes, "NAXIS").unwrap_or(0);
         out.push(DataHdu {
             kind,
             bitpix: h.int(bytes, "BITPIX").unwrap_or(0),
-            axes: (1..=naxis).map(|i| h.int(bytes, &format!("NAXIS{i}")).unwrap_or(-1)).collect(),
+            axes: (1..=naxis)
+                .map(|i| h.int(bytes, &format!("NAXIS{i}")).unwrap_or(-1))
+                .collect(),
             data: bytes[h.data_start..h.data_start + h.data_len].to_vec(),
         });
     }
@@ -456,8 +511,16 @@ pub fn compare_data_hdus(got: &[DataHdu], want: &[DataHdu]) -> Option<String> {
             ));
         }
         if g.data != w.data {
-            let first = g.data.iter().zip(&w.data).position(|(a, b)| a != b).unwrap_or(0);
-            return Some(format!("data HDU #{}: data differ (first at byte {first})", i + 1));
+            let first = g
+                .data
+                .iter()
+                .zip(&w.data)
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            return Some(format!(
+                "data HDU #{}: data differ (first at byte {first})",
+                i + 1
+            ));
         }
     }
     None
@@ -475,7 +538,11 @@ pub fn neutralise_checksums(bytes: &mut [u8]) {
     while pos + CARD <= bytes.len() {
         let key = &bytes[pos..pos + 8];
         if key == b"CHECKSUM" || key == b"DATASUM " {
-            put_card(bytes, pos, &make_card("COMMENT   checksum card removed by the robustness test"));
+            put_card(
+                bytes,
+                pos,
+                &make_card("COMMENT   checksum card removed by the robustness test"),
+            );
         }
         pos += CARD;
     }
@@ -491,7 +558,11 @@ pub fn bintable_columns(bytes: &[u8], h: &RawHdu) -> Vec<(String, String, usize)
         let tform = h.value(bytes, &format!("TFORM{i}")).unwrap_or_default();
         let t = tform.trim();
         let digits: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();
-        let repeat: usize = if digits.is_empty() { 1 } else { digits.parse().unwrap_or(1) };
+        let repeat: usize = if digits.is_empty() {
+            1
+        } else {
+            digits.parse().unwrap_or(1)
+        };
         let code = t[digits.len()..].chars().next().unwrap_or('?');
         let width = match code {
             'L' | 'B' | 'A' => repeat,

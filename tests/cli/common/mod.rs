@@ -37,17 +37,22 @@ pub fn manifest_dir() -> PathBuf {
 /// Our fpack-ng (`FPACKNG_BIN_FPACK_NG` overrides, e.g. to test the harness
 /// itself against cfitsio's fpack).
 pub fn fpack_ng() -> PathBuf {
-    bin_override("FPACKNG_BIN_FPACK_NG").unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fpack-ng")))
+    bin_override("FPACKNG_BIN_FPACK_NG")
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fpack-ng")))
 }
 
 /// Our funpack-ng (`FPACKNG_BIN_FUNPACK_NG` overrides).
 pub fn funpack_ng() -> PathBuf {
-    bin_override("FPACKNG_BIN_FUNPACK_NG").unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_funpack-ng")))
+    bin_override("FPACKNG_BIN_FUNPACK_NG")
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_funpack-ng")))
 }
 
 fn bin_override(var: &str) -> Option<PathBuf> {
     let v = std::env::var_os(var).filter(|v| !v.is_empty())?;
-    eprintln!("NOTICE: {var}={} replaces the binary under test", PathBuf::from(&v).display());
+    eprintln!(
+        "NOTICE: {var}={} replaces the binary under test",
+        PathBuf::from(&v).display()
+    );
     Some(PathBuf::from(v))
 }
 
@@ -59,7 +64,9 @@ pub fn in_ci() -> bool {
 /// Returns normally only outside CI (the caller then skips).
 pub fn missing(what: &str) {
     if in_ci() {
-        panic!("interop prerequisite missing (CI is set, so this is a failure, not a skip): {what}");
+        panic!(
+            "interop prerequisite missing (CI is set, so this is a failure, not a skip): {what}"
+        );
     }
     eprintln!("NOTICE: skipping: {what} (set CI=1 to make this a failure)");
 }
@@ -123,7 +130,10 @@ fn selected(p: &Path) -> bool {
     match std::env::var("FPACKNG_INTEROP_ONLY") {
         Ok(s) if !s.trim().is_empty() => {
             let name = p.file_name().unwrap().to_string_lossy().to_string();
-            s.split(',').map(str::trim).filter(|t| !t.is_empty()).any(|t| name.contains(t))
+            s.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .any(|t| name.contains(t))
         }
         _ => true,
     }
@@ -151,7 +161,11 @@ pub fn corpus_inputs() -> Vec<Input> {
     for sub in ["train", "test", "cubes"] {
         for p in fits_in(&root.join(sub)) {
             let label = format!("{sub}/{}", p.file_name().unwrap().to_string_lossy());
-            out.push(Input { path: p, label, corpus: true });
+            out.push(Input {
+                path: p,
+                label,
+                corpus: true,
+            });
         }
     }
     if out.is_empty() {
@@ -171,7 +185,11 @@ pub fn fixture_inputs() -> Vec<Input> {
         .into_iter()
         .map(|p| {
             let label = format!("fixtures/{}", p.file_name().unwrap().to_string_lossy());
-            Input { path: p, label, corpus: false }
+            Input {
+                path: p,
+                label,
+                corpus: false,
+            }
         })
         .collect();
     assert!(!v.is_empty(), "no fixtures in {}", dir.display());
@@ -310,7 +328,10 @@ pub fn truncate(s: &str, n: usize) -> String {
 }
 
 fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./,=+:".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./,=+:".contains(&b))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -325,7 +346,10 @@ pub fn run_cmd_full(
     stdin_file: Option<&Path>,
     limit: Duration,
 ) -> Run {
-    let prog_name = prog.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let prog_name = prog
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let mut cmdline = std::iter::once(prog_name)
         .chain(args.iter().map(|a| shell_quote(a)))
         .collect::<Vec<_>>()
@@ -398,7 +422,10 @@ pub fn run_cmd_full(
 pub const TOOL_LIMIT: Duration = Duration::from_secs(120);
 
 pub fn run_cmd<S: AsRef<OsStr>>(prog: &Path, args: &[S]) -> Run {
-    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_string_lossy().to_string()).collect();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().to_string())
+        .collect();
     run_cmd_full(prog, &args, None, TOOL_LIMIT)
 }
 
@@ -432,28 +459,31 @@ impl RawHdu {
     /// The value text of `kw` (first occurrence): a string without its quotes
     /// and trailing blanks, anything else without its comment.
     pub fn value(&self, kw: &str) -> Option<String> {
-        self.cards.iter().find(|c| Self::keyword(c) == kw && c.get(8..10) == Some("= ")).map(|c| {
-            let v = &c[10..];
-            let t = v.trim_start();
-            if let Some(rest) = t.strip_prefix('\'') {
-                let mut out = String::new();
-                let mut it = rest.chars().peekable();
-                while let Some(ch) = it.next() {
-                    if ch == '\'' {
-                        if it.peek() == Some(&'\'') {
-                            it.next();
-                            out.push('\'');
-                            continue;
+        self.cards
+            .iter()
+            .find(|c| Self::keyword(c) == kw && c.get(8..10) == Some("= "))
+            .map(|c| {
+                let v = &c[10..];
+                let t = v.trim_start();
+                if let Some(rest) = t.strip_prefix('\'') {
+                    let mut out = String::new();
+                    let mut it = rest.chars().peekable();
+                    while let Some(ch) = it.next() {
+                        if ch == '\'' {
+                            if it.peek() == Some(&'\'') {
+                                it.next();
+                                out.push('\'');
+                                continue;
+                            }
+                            break;
                         }
-                        break;
+                        out.push(ch);
                     }
-                    out.push(ch);
+                    out.trim_end().to_string()
+                } else {
+                    v.split('/').next().unwrap().trim().to_string()
                 }
-                out.trim_end().to_string()
-            } else {
-                v.split('/').next().unwrap().trim().to_string()
-            }
-        })
+            })
     }
 
     pub fn int(&self, kw: &str) -> Option<i64> {
@@ -475,7 +505,11 @@ pub fn split_fits(bytes: &[u8]) -> Result<Vec<RawHdu>, String> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < bytes.len() {
-        if !out.is_empty() && bytes[pos..(pos + B).min(bytes.len())].iter().all(|&b| b == 0 || b == b' ') {
+        if !out.is_empty()
+            && bytes[pos..(pos + B).min(bytes.len())]
+                .iter()
+                .all(|&b| b == 0 || b == b' ')
+        {
             break;
         }
         let mut cards = Vec::new();
@@ -492,14 +526,27 @@ pub fn split_fits(bytes: &[u8]) -> Result<Vec<RawHdu>, String> {
         }
         let end = end.ok_or_else(|| format!("HDU {}: no END card", out.len()))?;
         let hdr_end = end.div_ceil(B) * B;
-        let mut h = RawHdu { cards, header: pos..hdr_end, data: 0..0, fill: 0..0 };
-        let naxis = h.int("NAXIS").ok_or_else(|| format!("HDU {}: no NAXIS", out.len()))?;
-        let bitpix = h.int("BITPIX").ok_or_else(|| format!("HDU {}: no BITPIX", out.len()))?;
+        let mut h = RawHdu {
+            cards,
+            header: pos..hdr_end,
+            data: 0..0,
+            fill: 0..0,
+        };
+        let naxis = h
+            .int("NAXIS")
+            .ok_or_else(|| format!("HDU {}: no NAXIS", out.len()))?;
+        let bitpix = h
+            .int("BITPIX")
+            .ok_or_else(|| format!("HDU {}: no BITPIX", out.len()))?;
         let mut n: i64 = if naxis > 0 { 1 } else { 0 };
         for i in 1..=naxis {
-            n *= h.int(&format!("NAXIS{i}")).ok_or_else(|| format!("HDU {}: no NAXIS{i}", out.len()))?;
+            n *= h
+                .int(&format!("NAXIS{i}"))
+                .ok_or_else(|| format!("HDU {}: no NAXIS{i}", out.len()))?;
         }
-        let size = (bitpix.unsigned_abs() as i64 / 8) * h.int("GCOUNT").unwrap_or(1) * (h.int("PCOUNT").unwrap_or(0) + n);
+        let size = (bitpix.unsigned_abs() as i64 / 8)
+            * h.int("GCOUNT").unwrap_or(1)
+            * (h.int("PCOUNT").unwrap_or(0) + n);
         let size = size as usize;
         if hdr_end + size > bytes.len() {
             return Err(format!("HDU {}: data unit truncated", out.len()));
@@ -521,14 +568,27 @@ pub fn split_file(p: &Path) -> Result<(Vec<u8>, Vec<RawHdu>), String> {
 
 /// Cards that describe the data layout or are recomputed on write.
 pub fn is_structural_or_checksum(kw: &str) -> bool {
-    matches!(kw, "SIMPLE" | "XTENSION" | "BITPIX" | "NAXIS" | "EXTEND" | "PCOUNT" | "GCOUNT" | "CHECKSUM" | "DATASUM")
-        || (kw.starts_with("NAXIS") && kw[5..].bytes().all(|b| b.is_ascii_digit()))
+    matches!(
+        kw,
+        "SIMPLE"
+            | "XTENSION"
+            | "BITPIX"
+            | "NAXIS"
+            | "EXTEND"
+            | "PCOUNT"
+            | "GCOUNT"
+            | "CHECKSUM"
+            | "DATASUM"
+    ) || (kw.starts_with("NAXIS") && kw[5..].bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Cards other than structural and checksum ones, without trailing blank
 /// cards (cfitsio treats those as free space).
 pub fn nonstructural_cards(cards: &[String]) -> Vec<&String> {
-    let mut v: Vec<&String> = cards.iter().filter(|c| !is_structural_or_checksum(RawHdu::keyword(c))).collect();
+    let mut v: Vec<&String> = cards
+        .iter()
+        .filter(|c| !is_structural_or_checksum(RawHdu::keyword(c)))
+        .collect();
     while v.last().is_some_and(|c| c.trim().is_empty()) {
         v.pop();
     }
@@ -572,7 +632,11 @@ pub fn compare_bytes(orig: &Path, back: &Path) -> ByteCompare {
         if a[x.data.clone()] != b[y.data.clone()] {
             let da = &a[x.data.clone()];
             let db = &b[y.data.clone()];
-            let first = da.iter().zip(db).position(|(p, q)| p != q).unwrap_or(da.len().min(db.len()));
+            let first = da
+                .iter()
+                .zip(db)
+                .position(|(p, q)| p != q)
+                .unwrap_or(da.len().min(db.len()));
             return ByteCompare::Differs(format!(
                 "HDU {i}: data unit differs ({} vs {} bytes, first differing byte {first})",
                 da.len(),
@@ -582,11 +646,25 @@ pub fn compare_bytes(orig: &Path, back: &Path) -> ByteCompare {
         let ca = nonstructural_cards(&x.cards);
         let cb = nonstructural_cards(&y.cards);
         if ca != cb {
-            let missing: Vec<&str> = ca.iter().filter(|c| !cb.contains(c)).map(|c| c.trim_end()).take(3).collect();
-            let extra: Vec<&str> = cb.iter().filter(|c| !ca.contains(c)).map(|c| c.trim_end()).take(3).collect();
+            let missing: Vec<&str> = ca
+                .iter()
+                .filter(|c| !cb.contains(c))
+                .map(|c| c.trim_end())
+                .take(3)
+                .collect();
+            let extra: Vec<&str> = cb
+                .iter()
+                .filter(|c| !ca.contains(c))
+                .map(|c| c.trim_end())
+                .take(3)
+                .collect();
             return ByteCompare::Differs(format!(
                 "HDU {i}: non-structural cards differ: missing {missing:?}, extra {extra:?}{}",
-                if missing.is_empty() && extra.is_empty() { " (order or duplicates)" } else { "" }
+                if missing.is_empty() && extra.is_empty() {
+                    " (order or duplicates)"
+                } else {
+                    ""
+                }
             ));
         }
         if a[x.header.clone()] != b[y.header.clone()] {
@@ -603,7 +681,11 @@ pub fn compare_bytes(orig: &Path, back: &Path) -> ByteCompare {
                 "HDU {i}: header bytes differ ({} vs {} cards){}",
                 x.cards.len(),
                 y.cards.len(),
-                if diff.is_empty() { String::new() } else { format!(": {}", diff.join("; ")) }
+                if diff.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", diff.join("; "))
+                }
             ));
         }
         let fa = &a[x.fill.clone()];
@@ -612,13 +694,19 @@ pub fn compare_bytes(orig: &Path, back: &Path) -> ByteCompare {
             let standard_a = fa.iter().all(|&c| c == 0);
             if standard_a {
                 fill_only = false;
-                struct_notes.push(format!("HDU {i}: data fill bytes differ (original's fill is standard)"));
+                struct_notes.push(format!(
+                    "HDU {i}: data fill bytes differ (original's fill is standard)"
+                ));
             }
         }
     }
     if fill_only && struct_notes.is_empty() {
         if a.len() != b.len() {
-            return ByteCompare::Differs(format!("file sizes {} vs {} (trailing bytes)", a.len(), b.len()));
+            return ByteCompare::Differs(format!(
+                "file sizes {} vs {} (trailing bytes)",
+                a.len(),
+                b.len()
+            ));
         }
         return ByteCompare::OnlyNonstandardFill;
     }
@@ -643,12 +731,18 @@ pub fn fitsverify(fv: &Path, file: &Path) -> Result<Verdict, String> {
         .find(|l| l.contains("verification OK") || l.contains("verification FAILED"))
         .ok_or_else(|| format!("cannot read fitsverify's summary: {}", r.describe()))?;
     if line.contains("verification OK") {
-        return Ok(Verdict { errors: 0, warnings: 0 });
+        return Ok(Verdict {
+            errors: 0,
+            warnings: 0,
+        });
     }
     // "verification FAILED: name, 1 warnings and 0 errors"
     let tail = line.rsplit(',').next().unwrap_or("");
     let words: Vec<&str> = tail.split_whitespace().collect();
-    let mut v = Verdict { errors: u32::MAX, warnings: u32::MAX };
+    let mut v = Verdict {
+        errors: u32::MAX,
+        warnings: u32::MAX,
+    };
     for (i, w) in words.iter().enumerate() {
         if i > 0 && w.starts_with("warning") {
             v.warnings = words[i - 1].parse().unwrap_or(u32::MAX);
@@ -673,14 +767,20 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(fv: PathBuf) -> Verifier {
-        Verifier { fv, baseline: Mutex::new(BTreeMap::new()) }
+        Verifier {
+            fv,
+            baseline: Mutex::new(BTreeMap::new()),
+        }
     }
 
     fn baseline(&self, orig: &Path) -> Verdict {
         if let Some(v) = self.baseline.lock().unwrap().get(orig) {
             return *v;
         }
-        let v = fitsverify(&self.fv, orig).unwrap_or(Verdict { errors: 0, warnings: 0 });
+        let v = fitsverify(&self.fv, orig).unwrap_or(Verdict {
+            errors: 0,
+            warnings: 0,
+        });
         self.baseline.lock().unwrap().insert(orig.to_path_buf(), v);
         v
     }
@@ -768,7 +868,12 @@ impl Py {
         };
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut py = Py { child, stdin, stdout, next: 0 };
+        let mut py = Py {
+            child,
+            stdin,
+            stdout,
+            next: 0,
+        };
         match py.ask("ping", &[]) {
             Ok(_) => Some(py),
             Err(e) => {
@@ -802,7 +907,10 @@ impl Py {
             .and_then(|_| self.stdin.flush())
             .map_err(|e| format!("python helper gone: {e}"))?;
         let mut resp = String::new();
-        let n = self.stdout.read_line(&mut resp).map_err(|e| format!("python helper: {e}"))?;
+        let n = self
+            .stdout
+            .read_line(&mut resp)
+            .map_err(|e| format!("python helper: {e}"))?;
         if n == 0 {
             return Err("python helper exited".into());
         }
@@ -854,12 +962,29 @@ pub struct Report {
 
 impl Report {
     pub fn new(name: &str) -> Report {
-        Report { name: name.into(), rows: Mutex::new(Vec::new()), start: Instant::now() }
+        Report {
+            name: name.into(),
+            rows: Mutex::new(Vec::new()),
+            start: Instant::now(),
+        }
     }
 
     /// Record one result. `check` is a short label like "(a) funpack".
-    pub fn add(&self, file: &str, mode: &str, check: &str, outcome: Outcome, detail: impl Into<String>) {
-        self.rows.lock().unwrap().push((file.into(), mode.into(), check.into(), outcome, detail.into()));
+    pub fn add(
+        &self,
+        file: &str,
+        mode: &str,
+        check: &str,
+        outcome: Outcome,
+        detail: impl Into<String>,
+    ) {
+        self.rows.lock().unwrap().push((
+            file.into(),
+            mode.into(),
+            check.into(),
+            outcome,
+            detail.into(),
+        ));
     }
 
     pub fn pass(&self, file: &str, mode: &str, check: &str, note: impl Into<String>) {
@@ -875,7 +1000,12 @@ impl Report {
     }
 
     pub fn failures(&self) -> usize {
-        self.rows.lock().unwrap().iter().filter(|r| r.3 == Outcome::Fail).count()
+        self.rows
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.3 == Outcome::Fail)
+            .count()
     }
 
     /// Print a summary (counts per check, skips and notes, then failures) and
@@ -888,36 +1018,79 @@ impl Report {
             e[r.3 as usize] += 1;
         }
         let mut s = String::new();
-        writeln!(s, "\n==== {} ({:.1} s) ====", self.name, self.start.elapsed().as_secs_f64()).unwrap();
-        writeln!(s, "{:<34} {:>6} {:>6} {:>6}", "check", "pass", "skip", "FAIL").unwrap();
+        writeln!(
+            s,
+            "\n==== {} ({:.1} s) ====",
+            self.name,
+            self.start.elapsed().as_secs_f64()
+        )
+        .unwrap();
+        writeln!(
+            s,
+            "{:<34} {:>6} {:>6} {:>6}",
+            "check", "pass", "skip", "FAIL"
+        )
+        .unwrap();
         for (k, v) in &per_check {
             writeln!(s, "{:<34} {:>6} {:>6} {:>6}", k, v[0], v[1], v[2]).unwrap();
         }
-        let notes: Vec<_> = rows.iter().filter(|r| r.3 == Outcome::Pass && !r.4.is_empty()).collect();
+        let notes: Vec<_> = rows
+            .iter()
+            .filter(|r| r.3 == Outcome::Pass && !r.4.is_empty())
+            .collect();
         if !notes.is_empty() {
             writeln!(s, "-- notes ({}):", notes.len()).unwrap();
             for r in &notes {
-                writeln!(s, "  note {} [{}] {}: {}", r.0, r.1, r.2, truncate(&r.4, 600)).unwrap();
+                writeln!(
+                    s,
+                    "  note {} [{}] {}: {}",
+                    r.0,
+                    r.1,
+                    r.2,
+                    truncate(&r.4, 600)
+                )
+                .unwrap();
             }
         }
         let skips: Vec<_> = rows.iter().filter(|r| r.3 == Outcome::Skip).collect();
         if !skips.is_empty() {
             writeln!(s, "-- skipped ({}):", skips.len()).unwrap();
             for r in &skips {
-                writeln!(s, "  skip {} [{}] {}: {}", r.0, r.1, r.2, truncate(&r.4, 400)).unwrap();
+                writeln!(
+                    s,
+                    "  skip {} [{}] {}: {}",
+                    r.0,
+                    r.1,
+                    r.2,
+                    truncate(&r.4, 400)
+                )
+                .unwrap();
             }
         }
         let fails: Vec<_> = rows.iter().filter(|r| r.3 == Outcome::Fail).collect();
         if !fails.is_empty() {
             writeln!(s, "-- FAILURES ({}):", fails.len()).unwrap();
             for r in &fails {
-                writeln!(s, "  FAIL {} [{}] {}: {}", r.0, r.1, r.2, truncate(&r.4, 1500)).unwrap();
+                writeln!(
+                    s,
+                    "  FAIL {} [{}] {}: {}",
+                    r.0,
+                    r.1,
+                    r.2,
+                    truncate(&r.4, 1500)
+                )
+                .unwrap();
             }
         }
         // Captured stdout is shown by the harness when the test fails.
         println!("{s}");
         if !fails.is_empty() {
-            panic!("{}: {} of {} checks failed (list above)", self.name, fails.len(), rows.len());
+            panic!(
+                "{}: {} of {} checks failed (list above)",
+                self.name,
+                fails.len(),
+                rows.len()
+            );
         }
     }
 }
@@ -954,6 +1127,9 @@ pub fn has_float_image(p: &Path) -> bool {
 /// Largest |BITPIX| of an image HDU with data.
 pub fn has_bitpix64(p: &Path) -> bool {
     split_file(p)
-        .map(|(_, h)| h.iter().any(|x| x.int("BITPIX") == Some(64) && x.int("NAXIS").unwrap_or(0) > 0))
+        .map(|(_, h)| {
+            h.iter()
+                .any(|x| x.int("BITPIX") == Some(64) && x.int("NAXIS").unwrap_or(0) > 0)
+        })
         .unwrap_or(false)
 }
