@@ -515,24 +515,9 @@ fn fpack_one(f: &str, p: &Parsed, opts: &CompressOptions) -> Result<()> {
         });
     }
     let input = PathBuf::from(f);
-    let output = if let Some(o) = p.value("-O") {
-        PathBuf::from(o)
-    } else if p.has("-F") {
-        input.clone()
-    } else {
-        PathBuf::from(format!("{f}.fz"))
-    };
+    let output = output_path(f, p, || Ok(PathBuf::from(format!("{f}.fz"))))?;
     let report = compress_file(&input, &output, opts, false, after)?;
-    if p.has("-v") {
-        print_report(
-            &mut std::io::stdout(),
-            "fpack-ng",
-            f,
-            &output.display().to_string(),
-            &report,
-            start.elapsed().as_secs_f64(),
-        );
-    }
+    report_if_verbose("fpack-ng", f, &output, p, &report, start);
     Ok(())
 }
 
@@ -602,23 +587,41 @@ fn funpack_one(f: &str, p: &Parsed, opts: &DecompressOptions) -> Result<()> {
         });
     }
     let input = PathBuf::from(f);
-    let output = if let Some(o) = p.value("-O") {
-        PathBuf::from(o)
-    } else if p.has("-F") {
-        input.clone()
-    } else {
-        unpacked_name(f, p.value("-P"))?
-    };
+    let output = output_path(f, p, || unpacked_name(f, p.value("-P")))?;
     let report = decompress_file(&input, &output, opts, false, after)?;
+    report_if_verbose("funpack-ng", f, &output, p, &report, start);
+    Ok(())
+}
+
+/// The output file: `-O NAME`, the input itself with `-F`, else the tool's
+/// default name.
+fn output_path(f: &str, p: &Parsed, default: impl FnOnce() -> Result<PathBuf>) -> Result<PathBuf> {
+    if let Some(o) = p.value("-O") {
+        Ok(PathBuf::from(o))
+    } else if p.has("-F") {
+        Ok(PathBuf::from(f))
+    } else {
+        default()
+    }
+}
+
+fn report_if_verbose(
+    tool: &str,
+    f: &str,
+    output: &Path,
+    p: &Parsed,
+    report: &FileReport,
+    start: Instant,
+) {
     if p.has("-v") {
+        let to = output.display().to_string();
         print_report(
             &mut std::io::stdout(),
-            "funpack-ng",
+            tool,
             f,
-            &output.display().to_string(),
-            &report,
+            &to,
+            report,
             start.elapsed().as_secs_f64(),
         );
     }
-    Ok(())
 }
