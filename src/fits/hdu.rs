@@ -309,7 +309,10 @@ impl<R: Read> FitsReader<R> {
             }
         }
         let padded_len = data_len.div_ceil(BLOCK_LEN as u64) * BLOCK_LEN as u64;
-        if self.skip_data {
+        let io_err = |e| Error::io(ctx.clone(), e);
+        // Three ways to consume the data unit; each gives the bytes kept (if
+        // any) and how many bytes the input really had.
+        let (mut data, got): (Vec<u8>, u64) = if self.skip_data {
             let got = match self.skip.as_mut() {
                 Some(skip) => skip(padded_len),
                 None => std::io::copy(
@@ -317,72 +320,35 @@ impl<R: Read> FitsReader<R> {
                     &mut std::io::sink(),
                 ),
             }
-            .map_err(|e| Error::io(ctx.clone(), e))?;
-            if let Some(r) = self.remaining.as_mut() {
-                *r = r.saturating_sub(got);
+            .map_err(io_err)?;
+            (Vec::new(), got)
+        } else if let (Some(bulk), Some(left), true) =
+            (self.bulk.as_mut(), self.remaining, data_len >= BULK_MIN)
+        {
+            // Zeroed pages are mapped lazily: the bulk reader's threads touch
+            // them, so the page faults are shared out too.
+            let mut data = vec![0u8; padded_len as usize];
+            let want = padded_len.min(left) as usize;
+            let got = bulk(&mut data[..want]).map_err(io_err)? as u64;
+            (data, got)
+        } else {
+            let mut data = Vec::new();
+            // Known input length: allocate once. Unknown (a pipe): grow as
+            // bytes actually arrive, so an absurd header cannot make us
+            // allocate.
+            if self.remaining.is_some() {
+                data.reserve_exact(padded_len as usize);
             }
-            if got < data_len {
-                return Err(Error::malformed(
-                    ctx,
-                    format!("truncated: the data unit needs {data_len} bytes but the file ends after {got}"),
-                ));
-            }
-            if got < padded_len {
-                self.finished = true;
-            }
-            self.next_number += 1;
-            return Ok(Some(Hdu {
-                number,
-                header,
-                raw_header,
-                data: Vec::new(),
-                data_len: data_len as usize,
-            }));
-        }
-        if let (Some(bulk), Some(left)) = (self.bulk.as_mut(), self.remaining) {
-            if data_len >= BULK_MIN {
-                let want = padded_len.min(left);
-                // Zeroed pages are mapped lazily: the bulk reader's threads
-                // touch them, so the page faults are shared out too.
-                let mut data = vec![0u8; padded_len as usize];
-                let got =
-                    bulk(&mut data[..want as usize]).map_err(|e| Error::io(ctx.clone(), e))? as u64;
-                if let Some(r) = self.remaining.as_mut() {
-                    *r = r.saturating_sub(got);
-                }
-                if got < data_len {
-                    return Err(Error::malformed(
-                        ctx,
-                        format!("truncated: the data unit needs {data_len} bytes but the file ends after {got}"),
-                    ));
-                }
-                if got < padded_len {
-                    self.finished = true;
-                }
-                self.next_number += 1;
-                return Ok(Some(Hdu {
-                    number,
-                    header,
-                    raw_header,
-                    data,
-                    data_len: data_len as usize,
-                }));
-            }
-        }
-        let mut data = Vec::new();
-        // Known input length: allocate once. Unknown (a pipe): grow as bytes
-        // actually arrive, so an absurd header cannot make us allocate.
-        if self.remaining.is_some() {
-            data.reserve_exact(padded_len as usize);
-        }
-        let got = (&mut self.inner)
-            .take(padded_len)
-            .read_to_end(&mut data)
-            .map_err(|e| Error::io(ctx.clone(), e))?;
+            let got = (&mut self.inner)
+                .take(padded_len)
+                .read_to_end(&mut data)
+                .map_err(io_err)?;
+            (data, got as u64)
+        };
         if let Some(r) = self.remaining.as_mut() {
-            *r = r.saturating_sub(got as u64);
+            *r = r.saturating_sub(got);
         }
-        if (got as u64) < data_len {
+        if got < data_len {
             return Err(Error::malformed(
                 ctx,
                 format!(
@@ -390,9 +356,11 @@ impl<R: Read> FitsReader<R> {
                 ),
             ));
         }
-        if (got as u64) < padded_len {
+        if got < padded_len {
             // The last HDU lacks its final padding: tolerated, as cfitsio does.
-            data.resize(padded_len as usize, 0);
+            if !self.skip_data {
+                data.resize(padded_len as usize, 0);
+            }
             self.finished = true;
         }
         self.next_number += 1;
