@@ -58,6 +58,9 @@ pub enum CodecError {
     /// A ZNAMEn/ZVALn parameter is missing or has a bad value.
     #[error("bad codec parameter: {0}")]
     BadParameter(String),
+    /// The tile was coded with a model this program does not have.
+    #[error("needs model '{name}' (SHA-256 {sha256}), which is neither built in nor loaded: pass --model PATH to its .idfm file or put it in a directory listed in FPACKNG_MODELS")]
+    ModelUnavailable { name: String, sha256: String },
 }
 
 /// The library's error type.

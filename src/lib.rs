@@ -16,6 +16,7 @@ pub mod codec;
 pub mod error;
 pub mod fits;
 pub mod limits;
+pub mod neural;
 pub mod pack;
 pub mod tile;
 

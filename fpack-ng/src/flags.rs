@@ -36,6 +36,9 @@ pub const FPACK_FLAGS: &[Flag] = &[
     flag("-d", None, "Tile the image without compression (NOCOMPRESS; for debugging)."),
     flag("--jxl", None, "JPEG-XL lossless compression (JXL_1) of 8- and 16-bit integer images; other images fall back to a standard codec. Readable by funpack-ng (and the cfitsio shim / astropy plugin where installed), not by unmodified fpack/funpack."),
     flag("--jxl-effort", Some("N"), "JPEG-XL encoder effort 1..10 [default 7]; higher is slower for little gain on noisy frames."),
+    flag("-n", Some("MODEL"), "Neural lossless compression of 8- and 16-bit integer images: -n idf is the integer discrete flow (IDF_1) with the built-in model; other images fall back to a standard codec. Readable by funpack-ng (and the cfitsio shim / astropy plugin where installed), not by unmodified fpack/funpack."),
+    flag("--model", Some("PATH"), "With -n idf, code with the model file PATH (.idfm) instead of the built-in model."),
+    flag("--device", Some("DEV"), "Where neural codecs compute: auto (a GPU when one is present and this build has the tch feature, else the CPU), cpu or cuda [default auto]. The output is identical on every device."),
     flag("-w", None, "Compress the whole image as a single large tile."),
     flag("-t", Some("AXES"), "Comma-separated tile dimensions, e.g. -t 100,100 [default: row by row]."),
     Flag {
@@ -74,6 +77,8 @@ pub const FUNPACK_FLAGS: &[Flag] = &[
     flag("-v", None, "Verbose: for each file, print sizes, ratio and time."),
     flag("-H", None, "Show this help."),
     flag("-V", None, "Show the version."),
+    flag("--model", Some("PATH"), "Also load the model file PATH (.idfm) for IDF_1 tiles coded with a model that is not built in (models are found by SHA-256; FPACKNG_MODELS lists more model directories)."),
+    flag("--device", Some("DEV"), "Where neural codecs compute: auto, cpu or cuda [default auto]; the pixels are identical on every device."),
     flag("--no-verify-checksums", None, "Do not check the CHECKSUM/DATASUM keywords of the input HDUs (by default a mismatch stops with an error naming the HDU)."),
     flag("--threads", Some("N"), "Use N threads for tiles [default: all cores]."),
     flag("--help", None, "Show this help."),
@@ -85,7 +90,6 @@ pub const FPACK_UNSUPPORTED: &[(&str, &str)] = &[
     ("-i2f", "lossy conversion of integer images to float is not supported: integer images are always lossless"),
     ("-n3ratio", "only used with -i2f, which is not supported"),
     ("-n3min", "only used with -i2f, which is not supported"),
-    ("-n", "fpack's lossy noise rescaling (-n NOISE) is not supported, and no neural codec (-n MODEL) is available in this version"),
     ("-table", "tiled table compression is not supported: tables are copied unchanged"),
     ("-tableonly", "tiled table compression is not supported: tables are copied unchanged"),
 ];

@@ -134,6 +134,21 @@ fn compress_options(p: &Parsed) -> Result<CompressOptions> {
             "-p" => o.algorithm = "PLIO_1".into(),
             "-d" => o.algorithm = "NOCOMPRESS".into(),
             "--jxl" => o.algorithm = "JXL_1".into(),
+            "-n" => {
+                let v = value.as_deref().unwrap_or("");
+                match v.to_ascii_lowercase().as_str() {
+                    "idf" => o.algorithm = "IDF_1".into(),
+                    _ if v.parse::<f64>().is_ok() => bail!(
+                        "-n {v}: fpack's lossy noise rescaling (-n NOISE) is not supported; -n takes a neural codec: idf"
+                    ),
+                    _ => bail!("-n {v}: unknown neural codec (available: idf)"),
+                }
+            }
+            "--model" => {
+                let v = value.as_deref().unwrap_or("");
+                let m = fpackng::neural::store::load_file(std::path::Path::new(v))?;
+                codec.idf_model = Some(m.sha256.clone());
+            }
             "--jxl-effort" => {
                 let v = value.as_deref().unwrap_or("");
                 codec.jxl_effort = match v.parse::<u32>() {
@@ -371,6 +386,12 @@ fn start(
 /// Checks both tools make before touching any file.
 fn common_setup(parsed: &Parsed) -> Result<()> {
     set_threads(parsed)?;
+    set_device(parsed)?;
+    for (flag, value) in &parsed.flags {
+        if flag == "--model" {
+            fpackng::neural::store::load_file(std::path::Path::new(value.as_deref().unwrap_or("")))?;
+        }
+    }
     if parsed.files.is_empty() {
         bail!("no input files (see --help)");
     }
@@ -378,6 +399,18 @@ fn common_setup(parsed: &Parsed) -> Result<()> {
         bail!("-O may be used with a single input file only");
     }
     Ok(())
+}
+
+/// `--device auto|cpu|cuda`: the engine of the neural codecs.
+fn set_device(parsed: &Parsed) -> Result<()> {
+    let Some(v) = parsed.value("--device") else {
+        return Ok(());
+    };
+    match v {
+        "auto" | "cpu" => Ok(()),
+        "cuda" => bail!("--device cuda: this build has no GPU engine (it was built without the `tch` cargo feature); use --device cpu or auto"),
+        _ => bail!("--device takes auto, cpu or cuda, not '{v}'"),
+    }
 }
 
 /// Process every file, reporting each failure and carrying on with the

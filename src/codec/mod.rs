@@ -11,6 +11,7 @@ use crate::tile::{PixelType, Pixels};
 
 pub mod gzip;
 pub mod hcompress;
+pub mod idf;
 pub mod jxl;
 pub mod nocompress;
 pub mod plio;
@@ -126,6 +127,9 @@ pub struct EncodeOptions {
     /// JPEG-XL encoder effort 1..=10 (`--jxl-effort`); informational for
     /// decoders, written as a ZNAMEn/ZVALn parameter.
     pub jxl_effort: u32,
+    /// SHA-256 (hex) of the IDF_1 model to code with, among the models the
+    /// library knows ([`crate::neural::store`]); None: the built-in model.
+    pub idf_model: Option<String>,
 }
 
 impl Default for EncodeOptions {
@@ -135,6 +139,7 @@ impl Default for EncodeOptions {
             hcompress_smooth: false,
             gzip_level: 1,
             jxl_effort: 7,
+            idf_model: None,
         }
     }
 }
@@ -190,6 +195,7 @@ pub static REGISTRY: &[&dyn Codec] = &[
     &hcompress::Hcompress,
     &plio::Plio,
     &jxl::Jxl,
+    &idf::Idf,
     &nocompress::NoCompress,
 ];
 

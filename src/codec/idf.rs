@@ -1,0 +1,153 @@
+//! IDF_1: integer discrete flow (Hoogeboom et al. 2019, as adapted by the
+//! AstroCompress paper) with an integer-only network, so that the decoder
+//! reproduces the encoder's numbers exactly on any machine.
+//!
+//! Not a FITS-standard algorithm; files using it are read by fpack-ng, and by
+//! cfitsio programs and astropy through the shim. The mapping, version 1:
+//! - a tile of shape `[n1, n2, ...]` is coded as an image `n1` wide and
+//!   `n2 × n3 × ...` high;
+//! - I16 pixels are coded as the unsigned values `v + 32768` (so BZERO=32768
+//!   frames are coded as their physical uint16 values); U8 pixels as they are;
+//! - ZNAME1='IDFVER' ZVAL1=1, ZNAME2='IDFMODEL' (the model's name, for
+//!   people), ZNAME3='IDFSHA' (the SHA-256 of the model file, which decoding
+//!   requires: a missing or different model is an error naming the model);
+//! - the tile stream is described in [`crate::neural::flow`].
+
+use super::{Codec, EncodeOptions, ParamValue, Params, TileSpec};
+use crate::error::CodecError;
+use crate::neural::{engine, flow, store, Model};
+use crate::tile::{PixelType, Pixels};
+use std::sync::Arc;
+
+pub const MAPPING_VERSION: i64 = 1;
+
+pub struct Idf;
+
+
+fn model_for(spec: &TileSpec) -> Result<Arc<Model>, CodecError> {
+    let ver = spec.params.get_int("IDFVER").unwrap_or(MAPPING_VERSION);
+    if ver != MAPPING_VERSION {
+        return Err(CodecError::BadParameter(format!("IDFVER = {ver}; this build reads {MAPPING_VERSION}")));
+    }
+    let sha = spec
+        .params
+        .get_text("IDFSHA")
+        .ok_or_else(|| CodecError::BadParameter("IDF_1 HDU without IDFSHA (the model's SHA-256)".into()))?;
+    let name = spec.params.get_text("IDFMODEL").unwrap_or("?");
+    store::find(sha).ok_or_else(|| CodecError::ModelUnavailable { name: name.trim().to_string(), sha256: sha.trim().to_string() })
+}
+
+impl Codec for Idf {
+    fn id(&self) -> &'static str {
+        "IDF_1"
+    }
+
+    fn supports(&self, pixel_type: PixelType) -> bool {
+        matches!(pixel_type, PixelType::U8 | PixelType::I16)
+    }
+
+    fn encode_params(&self, _pixel_type: PixelType, options: &EncodeOptions) -> Params {
+        let m = options
+            .idf_model
+            .as_deref()
+            .and_then(store::find)
+            .unwrap_or_else(store::default_model);
+        Params::new()
+            .with("IDFVER", ParamValue::Int(MAPPING_VERSION))
+            .with("IDFMODEL", ParamValue::Text(m.name.clone()))
+            .with("IDFSHA", ParamValue::Text(m.sha256.clone()))
+    }
+
+    fn encode(&self, pixels: &Pixels, spec: &TileSpec) -> Result<Vec<u8>, CodecError> {
+        let model = model_for(spec)?;
+        let (w, h) = spec.width_height();
+        let px: Vec<i32> = match pixels {
+            Pixels::U8(v) => v.iter().map(|&p| p as i32).collect(),
+            Pixels::I16(v) => v.iter().map(|&p| p as i32 + 32768).collect(),
+            _ => return Err(CodecError::Unsupported(format!("IDF_1 codes 8- and 16-bit integers, not {:?}", pixels.pixel_type()))),
+        };
+        flow::encode_tile(&model, engine(), &px, w, h)
+    }
+
+    fn decode(&self, bytes: &[u8], spec: &TileSpec) -> Result<Pixels, CodecError> {
+        let model = model_for(spec)?;
+        let (w, h) = spec.width_height();
+        let px = flow::decode_tile(&model, engine(), bytes, w, h)?;
+        match spec.pixel_type {
+            PixelType::U8 => px
+                .iter()
+                .map(|&v| u8::try_from(v).map_err(|_| CodecError::Corrupt("IDF_1 value out of the 8-bit range".into())))
+                .collect::<Result<Vec<u8>, _>>()
+                .map(Pixels::U8),
+            PixelType::I16 => Ok(Pixels::I16(px.iter().map(|&v| (v - 32768) as i16).collect())),
+            t => Err(CodecError::Unsupported(format!("IDF_1 does not code {t:?}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_rng::TestRng;
+
+    fn spec<'a>(shape: &'a [usize], pt: PixelType, params: &'a Params) -> TileSpec<'a> {
+        TileSpec { shape, pixel_type: pt, params }
+    }
+
+    #[test]
+    fn edge_values_and_odd_sizes_round_trip() {
+        let params = Idf.encode_params(PixelType::I16, &EncodeOptions::default());
+        let mut rng = TestRng(11);
+        for &(w, h) in &[(1usize, 1usize), (3, 5), (17, 9), (64, 33), (100, 7)] {
+            for pattern in 0..4 {
+                let v: Vec<i16> = (0..w * h)
+                    .map(|i| match pattern {
+                        0 => i16::MIN,
+                        1 => i16::MAX,
+                        2 => if i % 2 == 0 { i16::MIN } else { i16::MAX },
+                        _ => rng.range(-32768, 32767) as i16,
+                    })
+                    .collect();
+                let px = Pixels::I16(v);
+                let shape = [w, h];
+                let s = spec(&shape, PixelType::I16, &params);
+                let bytes = Idf.encode(&px, &s).unwrap();
+                let back = Idf.decode(&bytes, &s).unwrap();
+                assert!(back.bits_eq(&px), "{w}x{h} pattern {pattern}");
+            }
+        }
+    }
+
+    #[test]
+    fn u8_tiles_round_trip() {
+        let params = Idf.encode_params(PixelType::U8, &EncodeOptions::default());
+        let mut rng = TestRng(5);
+        let px = Pixels::U8((0..40 * 24).map(|_| rng.range(0, 255) as u8).collect());
+        let shape = [40, 24];
+        let s = spec(&shape, PixelType::U8, &params);
+        let back = Idf.decode(&Idf.encode(&px, &s).unwrap(), &s).unwrap();
+        assert!(back.bits_eq(&px));
+    }
+
+    #[test]
+    fn damaged_tiles_and_unknown_models_are_errors() {
+        let params = Idf.encode_params(PixelType::I16, &EncodeOptions::default());
+        let mut rng = TestRng(9);
+        let px = Pixels::I16((0..64 * 32).map(|_| rng.noise(1000.0, 20.0) as i16).collect());
+        let shape = [64, 32];
+        let s = spec(&shape, PixelType::I16, &params);
+        let bytes = Idf.encode(&px, &s).unwrap();
+        for cut in [0, 3, 5, bytes.len() / 2, bytes.len() - 1] {
+            assert!(Idf.decode(&bytes[..cut], &s).is_err(), "truncated at {cut}");
+        }
+        for i in (0..bytes.len()).step_by(7) {
+            let mut b = bytes.clone();
+            b[i] ^= 0x5a;
+            assert!(Idf.decode(&b, &s).is_err(), "flipped byte {i} decoded silently");
+        }
+        let other = params.clone().with("IDFSHA", ParamValue::Text("00".repeat(32)));
+        let err = Idf.decode(&bytes, &spec(&shape, PixelType::I16, &other)).unwrap_err();
+        assert!(matches!(err, CodecError::ModelUnavailable { .. }), "{err}");
+        assert!(err.to_string().contains(store::default_model().name.as_str()));
+    }
+}

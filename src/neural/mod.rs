@@ -1,0 +1,38 @@
+//! Neural codecs' foundation: integer networks, their engines, entropy coding
+//! from integer tables, and model files.
+//!
+//! The one property research code never needs and a codec cannot do without:
+//! the decoder must reproduce the encoder's numbers exactly, on any machine.
+//! So the networks are defined as integer arithmetic ([`semantics`]), every
+//! engine computes exactly those integers ([`engine`] on the CPU, a tch engine
+//! behind the `tch` feature), and probabilities come from fixed integer
+//! tables indexed by the networks' integer outputs ([`entropy`]). A model is
+//! identified by the SHA-256 of its file ([`model`]); the default model is
+//! compiled into the library, others are loaded from files and found by
+//! hash ([`store`]).
+
+pub mod engine;
+pub mod entropy;
+pub mod flow;
+pub mod model;
+pub mod reference;
+pub mod semantics;
+pub mod store;
+
+pub use engine::{Cpu, Engine, Planes};
+
+use std::sync::RwLock;
+
+static ENGINE: RwLock<Option<&'static dyn Engine>> = RwLock::new(None);
+
+/// The engine neural codecs run on: the CPU engine unless another was set.
+pub fn engine() -> &'static dyn Engine {
+    ENGINE.read().unwrap_or_else(|e| e.into_inner()).unwrap_or(&Cpu)
+}
+
+/// Choose the engine for this process (the CLI's `--device`). Every engine
+/// computes the same integers, so this changes speed, never output.
+pub fn set_engine(e: &'static dyn Engine) {
+    *ENGINE.write().unwrap_or_else(|e| e.into_inner()) = Some(e);
+}
+pub use model::{Model, ModelError, Variant};
