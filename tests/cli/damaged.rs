@@ -1200,6 +1200,10 @@ fn damaged_inputs_fail_cleanly() {
         ),
         // No checksums: flipped JXL_1 heap bytes reach the decoder itself.
         (fpack_bin(), vec!["-C", "--jxl"], "bitpix16.fits", true),
+        (fpack_bin(), vec!["-n", "idf"], "uint16.fits", true),
+        // No checksums: flipped IDF_1 heap bytes reach the decoder and its
+        // per-tile CRC.
+        (fpack_bin(), vec!["-C", "-n", "idf"], "bitpix16.fits", true),
     ];
     if debian.exists() {
         specs.extend([
