@@ -425,7 +425,7 @@ fn killed_jobs_resume_to_the_uninterrupted_result() {
     // The same job, killed again and again. If it finishes before five
     // kills (a fast machine), start over on a fresh copy with shorter delays.
     let mut rng = Rng::new(4242);
-    let mut max_delay = (whole.as_millis() as usize / 8).max(30);
+    let mut max_delay = (whole.as_millis() as usize / 4).max(40);
     let mut round = 0;
     let (killed_dir, kills, attempts) = loop {
         round += 1;
@@ -433,10 +433,15 @@ fn killed_jobs_resume_to_the_uninterrupted_result() {
         let killed_dir = copy(&format!("killed-{round}"));
         let mut kills = 0;
         let mut attempts = 0;
+        let mut journal_sizes = BTreeSet::new();
         let finished_early = loop {
             attempts += 1;
-            assert!(attempts < 80, "the job never finished");
-            let delay = Duration::from_millis(rng.range(5, max_delay) as u64);
+            // Eight kills at random moments, then the run that finishes.
+            let delay = if kills < 8 {
+                Duration::from_millis(rng.range(10, max_delay) as u64)
+            } else {
+                LIMIT
+            };
             let mut all = vec!["recompress"];
             all.extend_from_slice(&args);
             let mut child = Command::new(fpack_bin())
@@ -461,6 +466,8 @@ fn killed_jobs_resume_to_the_uninterrupted_result() {
                 let s = child.wait().unwrap();
                 if s.code().is_none() {
                     kills += 1;
+                    let journal = fs::metadata(killed_dir.join("job.journal")).map(|m| m.len()).unwrap_or(0);
+                    journal_sizes.insert(journal);
                 } else {
                     finished = Some(s);
                 }
@@ -495,7 +502,10 @@ fn killed_jobs_resume_to_the_uninterrupted_result() {
             }
             if let Some(s) = finished {
                 assert_eq!(s.code(), Some(1), "the finished job's exit status");
-                break kills < 5;
+                // Kills that all landed before the first file, or after
+                // the last, would test little: the journal must have grown
+                // between kills.
+                break kills < 5 || journal_sizes.len() < 4;
             }
         };
         if !finished_early {
