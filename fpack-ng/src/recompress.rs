@@ -14,7 +14,9 @@ use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 const SUMMARY: &str = "recompress whole FITS archives to another algorithm, verified, resumable, sharded";
 const USAGE: &str = "fpack-ng recompress --to ALG [flags] PATH... (directories, files, glob patterns)";
-const DESCRIPTION: &str = "fpack-ng recompress re-encodes every .fits, .fits.gz and .fz file under the PATHs (directories are walked recursively; symbolic links are not followed) to the target algorithm. Names follow fpack: x.fits and x.fits.gz become x.fits.fz (the original is kept unless -D is given), x.fz is replaced in place. Every file is decoded, encoded to the target, written to a temporary file, re-read and decoded, and its pixels and non-structural header keywords compared with the source before it is renamed into place. A file whose result would not be smaller is left as it is; a file that fails is reported with its reason and left untouched, and the job goes on. A journal records every file, so that a job killed at any moment resumes where it stopped when run again with the same arguments; temporary files left by a kill are removed then. --shard I/N splits the files by a stable hash of their relative path, so that N independent runs (a Slurm job array) cover every file exactly once; their JSON reports merge with --merge-reports. See docs/recompress.md.";
+/// The man page is named like git's subcommand pages (git-commit(1)).
+const MAN_USAGE: &str = "fpack-ng-recompress --to ALG [flags] PATH... (directories, files, glob patterns)";
+const DESCRIPTION: &str = "Run as: fpack-ng recompress. It re-encodes every .fits, .fits.gz and .fz file under the PATHs (directories are walked recursively; symbolic links are not followed) to the target algorithm. Names follow fpack: x.fits and x.fits.gz become x.fits.fz (the original is kept unless -D is given), x.fz is replaced in place. Every file is decoded, encoded to the target, written to a temporary file, re-read and decoded, and its pixels and non-structural header keywords compared with the source before it is renamed into place. A file whose result would not be smaller is left as it is; a file that fails is reported with its reason and left untouched, and the job goes on. A journal records every file, so that a job killed at any moment resumes where it stopped when run again with the same arguments; temporary files left by a kill are removed then. --shard I/N splits the files by a stable hash of their relative path, so that N independent runs (a Slurm job array) cover every file exactly once; their JSON reports merge with --merge-reports. See docs/recompress.md.";
 const EXIT_STATUS: &str = "0 if no file failed; 1 if any file failed (each is reported with its reason, left untouched, and the other files are still processed) or the journal could not be written; 2 if the command line is invalid (nothing is done).";
 
 pub fn help() -> String {
@@ -25,7 +27,7 @@ pub fn man_page() -> String {
     flags::man_page(
         "fpack-ng-recompress",
         SUMMARY,
-        USAGE,
+        MAN_USAGE,
         flags::RECOMPRESS_FLAGS,
         DESCRIPTION,
         EXIT_STATUS,
