@@ -139,11 +139,11 @@ def main():
                 s, after = run_loop(tree, work, parallel)
                 how = "shell loop" if parallel == 1 else f"{parallel} loops in parallel"
                 rows.append((f"{source} -> rice", f"Debian funpack+fpack -r, {how}", before, after, s, ""))
-        head = f"{'scenario':<14} {'tool':<42} {'MB in':>7} {'MB out':>7} {'s':>7} {'MB/s in':>8} {'MB/s plain':>10}  files"
+        head = f"{'scenario':<14} {'tool':<46} {'MB in':>7} {'MB out':>7} {'s':>7} {'MB/s in':>8} {'MB/s plain':>10}  files"
         print(head)
         print("-" * len(head))
         for scen, tool, before, after, s, note in rows:
-            print(f"{scen:<14} {tool:<42} {before / 1e6:>7.1f} {after / 1e6:>7.1f} {s:>7.2f} "
+            print(f"{scen:<14} {tool:<46} {before / 1e6:>7.1f} {after / 1e6:>7.1f} {s:>7.2f} "
                   f"{before / 1e6 / s:>8.1f} {plain_bytes / 1e6 / s:>10.1f}  {note}")
     finally:
         if args.keep:
