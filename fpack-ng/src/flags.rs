@@ -91,6 +91,8 @@ pub const RECOMPRESS_FLAGS: &[Flag] = &[
     flag("-t", Some("AXES"), "Comma-separated tile dimensions for the target [default: the algorithm's default tiling]."),
     flag("-w", None, "Compress each image as a single tile."),
     flag("--jxl-effort", Some("N"), "JPEG-XL encoder effort 1..10 [default 7]."),
+    flag("--model", Some("PATH"), "With --to idf, code with the model file PATH (.idfm) instead of the built-in model."),
+    flag("--device", Some("DEV"), "Where neural codecs compute: auto, cpu or cuda [default auto]; the output is identical on every device."),
     flag("-C", None, "Do not write CHECKSUM and DATASUM keywords."),
     flag("-D", None, "Delete x.fits / x.fits.gz once x.fits.fz is written and verified (as fpack -D); by default originals are kept. .fz inputs are always replaced in place."),
     flag("--output-dir", Some("DIR"), "Write every result under DIR at the same relative path instead of beside or over the inputs; inputs are never modified."),

@@ -91,6 +91,7 @@ fn number(p: &Parsed, flag: &str) -> Result<Option<u64>> {
 
 fn setup(p: &Parsed) -> Result<(JobOptions, Vec<Source>)> {
     let to = p.value("--to").ok_or_else(|| anyhow!("--to ALG is required (see --help)"))?;
+    crate::set_device(p)?;
     let mut compress = crate::compress_options(p)?;
     compress.algorithm = archive::resolve_algorithm(to)?;
     let threads = match number(p, "--threads")? {
