@@ -9,9 +9,12 @@
 //! - [`codec`]: the codec interface and one module per ZCMPTYPE.
 //! - [`pack`]: whole HDUs and files: compress, decompress, verify, and write
 //!   safely (temporary file, re-read, rename).
+//! - [`archive`]: jobs over whole archives: discovery, sharding, a journal
+//!   to resume from, parallel recompression and its report.
 
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod codec;
 pub mod error;
 pub mod fits;

@@ -85,6 +85,34 @@ pub const FUNPACK_FLAGS: &[Flag] = &[
     flag("--version", None, "Show the version."),
 ];
 
+// ---- `fpack-ng recompress` (archive jobs; see docs/recompress.md) ----
+pub const RECOMPRESS_FLAGS: &[Flag] = &[
+    flag("--to", Some("ALG"), "Target algorithm: any that fpack-ng writes, by ZCMPTYPE or short name (rice, gzip, gzip2, hcompress, plio, jxl, ...). Required."),
+    flag("-t", Some("AXES"), "Comma-separated tile dimensions for the target [default: the algorithm's default tiling]."),
+    flag("-w", None, "Compress each image as a single tile."),
+    flag("--jxl-effort", Some("N"), "JPEG-XL encoder effort 1..10 [default 7]."),
+    flag("--model", Some("PATH"), "With --to idf, code with the model file PATH (.idfm) instead of the built-in model."),
+    flag("--device", Some("DEV"), "Where neural codecs compute: auto, cpu or cuda [default auto]; the output is identical on every device."),
+    flag("-C", None, "Do not write CHECKSUM and DATASUM keywords."),
+    flag("-D", None, "Delete x.fits / x.fits.gz once x.fits.fz is written and verified (as fpack -D); by default originals are kept. .fz inputs are always replaced in place."),
+    flag("--output-dir", Some("DIR"), "Write every result under DIR at the same relative path instead of beside or over the inputs; inputs are never modified."),
+    flag("--files-from", Some("FILE"), "Also take the files listed in FILE (one per line, or the first tab-separated column of a manifest; relative to FILE's directory; # comments). May be repeated."),
+    flag("--journal", Some("FILE"), "Journal to resume from and append to [default: fpack-ng-recompress.journal, or fpack-ng-recompress.shard-I-of-N.journal, in the current directory]."),
+    flag("--restart", None, "Ignore an existing journal and start over."),
+    flag("--shard", Some("I/N"), "Process only shard I of N (0 <= I < N): files are split by a stable hash of their relative output path, so N runs with the same arguments cover every file exactly once."),
+    flag("--threads", Some("N"), "Threads for tiles, and files in flight unless --jobs is given [default: all cores]."),
+    flag("--jobs", Some("N"), "Files processed at once [default: --threads]."),
+    flag("--memory", Some("MB"), "Memory budget for the files in flight, in MB (estimated per file; a larger file runs alone) [default 4096]."),
+    flag("--dry-run", None, "Change nothing: encode a sample in memory and estimate the savings."),
+    flag("--sample", Some("N"), "With --dry-run, files sampled per kind of source [default 10]."),
+    flag("--report", Some("FILE"), "Write the job report as JSON to FILE."),
+    flag("--merge-reports", None, "The PATHs are JSON reports of shards of one job: merge them, print the table, and write --report."),
+    flag("--quiet", None, "No progress bar and no summary table (failures are still reported)."),
+    flag("-H", None, "Show this help."),
+    flag("--help", None, "Show this help."),
+];
+// ---- end of `fpack-ng recompress` ----
+
 /// fpack flags we recognise but do not implement, with the reason.
 pub const FPACK_UNSUPPORTED: &[(&str, &str)] = &[
     ("-i2f", "lossy conversion of integer images to float is not supported: integer images are always lossless"),

@@ -3,6 +3,7 @@
 //! library, so archive jobs and the command line behave identically.
 
 pub mod flags;
+pub mod recompress;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ pub const EXIT_STATUS_TEXT: &str = "0 if every file was processed; 1 if any file
 
 const FPACK_SUMMARY: &str =
     "compress FITS images with the tiled-image convention, fpack-compatible";
-const FPACK_USAGE: &str = "fpack-ng [flags] FILE... ('-' reads standard input)";
+const FPACK_USAGE: &str = "fpack-ng [flags] FILE... ('-' reads standard input); fpack-ng recompress --help for archive jobs";
 const FPACK_DESCRIPTION: &str = "fpack-ng compresses every image HDU of each FITS file into a tile-compressed binary table (FITS 4.0 section 10), readable by funpack, cfitsio, astropy and every other reader of the standard, and copies all other HDUs unchanged. It accepts fpack's flags with fpack's meanings. Differences from fpack: floating-point images are compressed losslessly unless -q is given; every output is decoded and compared with the input before it is renamed into place, and an input is deleted (-D) or replaced (-F) only after that check; header directives FZALGOR, FZTILE, FZQVALUE, FZQMETHD, FZDTHRSD and FZHSCALE override the command line as in fpack.";
 const FUNPACK_SUMMARY: &str = "decompress tile-compressed FITS files, funpack-compatible";
 const FUNPACK_USAGE: &str = "funpack-ng [flags] FILE... ('-' reads standard input)";
@@ -428,6 +429,10 @@ fn each_file(tool: &str, files: &[String], work: impl Fn(&str) -> Result<()>) ->
 
 /// Entry point of `fpack-ng`; returns the exit status.
 pub fn fpack_main(args: Vec<String>) -> i32 {
+    if args.first().is_some_and(|a| a == "recompress") {
+        quiet_panics();
+        return recompress::main(&args[1..]);
+    }
     let parsed = match start(
         "fpack-ng",
         &args,

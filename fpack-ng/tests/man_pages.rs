@@ -22,6 +22,10 @@ fn check(name: &str, generated: String) {
 fn man_pages_match_flag_tables() {
     check("fpack-ng.1", fpack_ng_cli::fpack_man_page());
     check("funpack-ng.1", fpack_ng_cli::funpack_man_page());
+    check(
+        "fpack-ng-recompress.1",
+        fpack_ng_cli::recompress::man_page(),
+    );
 }
 
 #[test]
@@ -33,5 +37,9 @@ fn help_lists_every_flag() {
     let help = fpack_ng_cli::funpack_help();
     for f in fpack_ng_cli::flags::FUNPACK_FLAGS {
         assert!(help.contains(f.name), "{} missing from --help", f.name);
+    }
+    let help = fpack_ng_cli::recompress::help();
+    for f in fpack_ng_cli::flags::RECOMPRESS_FLAGS {
+        assert!(help.contains(f.name), "{} missing from recompress --help", f.name);
     }
 }

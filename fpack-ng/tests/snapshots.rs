@@ -66,4 +66,5 @@ fn compressed_header_and_listing() {
 fn help_texts() {
     insta::assert_snapshot!("fpack_help", fpack_ng_cli::fpack_help());
     insta::assert_snapshot!("funpack_help", fpack_ng_cli::funpack_help());
+    insta::assert_snapshot!("recompress_help", fpack_ng_cli::recompress::help());
 }
