@@ -39,6 +39,8 @@
 //! (zigzag varint), then one (direct) or two (split: low, high) inner
 //! streams, each a varint length and its bytes.
 
+use rayon::prelude::*;
+
 use super::{Codec, EncodeOptions, ParamValue, Params, TileSpec};
 use crate::error::CodecError;
 use crate::tile::{PixelType, Pixels};
@@ -448,6 +450,104 @@ fn fit_linear(x: &[i32], r1: &[i32], r2: Option<&[i32]>) -> Prediction {
     }
 }
 
+/// The predictors worth trying for one plane.
+fn candidates(
+    predictor: Predictor,
+    x: &[i32],
+    ref1: Option<&[i32]>,
+    ref2: Option<&[i32]>,
+) -> Vec<Prediction> {
+    let Some(r1) = ref1 else {
+        return vec![Prediction::None];
+    };
+    match predictor {
+        Predictor::Previous => vec![Prediction::Previous],
+        Predictor::Linear => vec![fit_linear(x, r1, ref2)],
+        Predictor::Auto => {
+            let mut all = vec![Prediction::None, Prediction::Previous];
+            if ref2.is_some() {
+                all.push(Prediction::Linear {
+                    a1: 2 << SHIFT,
+                    a2: -1 << SHIFT,
+                    c: 0,
+                });
+            }
+            let fitted = fit_linear(x, r1, ref2);
+            if !all.contains(&fitted) {
+                all.push(fitted);
+            }
+            all
+        }
+    }
+}
+
+/// Candidates whose estimated size is within this fraction of the best
+/// estimate are coded for real and the smallest kept; the others are
+/// dropped unseen (a slow inner codec would otherwise run 4 times).
+const ESTIMATE_MARGIN: f64 = 0.05;
+
+/// A cheap stand-in for the coded size of a residual plane: the bit
+/// lengths of its pixel-to-pixel differences, which is what Rice and the
+/// spatial predictors of the other inner codecs leave to code.
+fn estimate(residual: &[i64]) -> u64 {
+    let mut last = 0i64;
+    residual
+        .iter()
+        .map(|&r| {
+            let d = r.wrapping_sub(last);
+            last = r;
+            let z = ((d << 1) ^ (d >> 63)) as u64;
+            u64::from(64 - z.leading_zeros())
+        })
+        .sum()
+}
+
+/// Code one plane with the best of `candidates`: header bytes, then the
+/// residual as [`code_residual`] writes it.
+fn code_plane(
+    candidates: &[Prediction],
+    x: &[i32],
+    ref1: Option<&[i32]>,
+    ref2: Option<&[i32]>,
+    setup: &Setup,
+    t: PixelType,
+    plane_shape: &[usize],
+) -> Result<Vec<u8>, CodecError> {
+    let residuals: Vec<(Prediction, Vec<i64>)> = candidates
+        .iter()
+        .map(|&p| {
+            let r = (0..x.len())
+                .map(|i| i64::from(x[i]) - predict(p, ref1, ref2, i))
+                .collect();
+            (p, r)
+        })
+        .collect();
+    let estimates: Vec<u64> = residuals.iter().map(|(_, r)| estimate(r)).collect();
+    let best_estimate = estimates.iter().copied().min().unwrap_or(0) as f64;
+    let mut best: Option<Vec<u8>> = None;
+    for ((p, residual), e) in residuals.iter().zip(estimates) {
+        if e as f64 > best_estimate * (1.0 + ESTIMATE_MARGIN) + 64.0 {
+            continue;
+        }
+        let mut coded = Vec::new();
+        match *p {
+            Prediction::None => coded.push(0),
+            Prediction::Previous => coded.push(1),
+            Prediction::Linear { a1, a2, c } => {
+                coded.push(2);
+                put_signed(&mut coded, a1);
+                put_signed(&mut coded, a2);
+                put_signed(&mut coded, c);
+            }
+        }
+        code_residual(residual, setup, t, plane_shape, &mut coded)?;
+        if best.as_ref().is_none_or(|b| coded.len() < b.len()) {
+            best = Some(coded);
+        }
+    }
+    Ok(best.expect("the best estimate is always coded"))
+}
+
 impl Codec for Cube {
     fn id(&self) -> &'static str {
         "CUBE_1"
@@ -479,60 +579,25 @@ impl Codec for Cube {
         };
         let plane_shape = &spec.shape[..setup.axis - 1];
         let plane = |k: usize| &values[k * planes.size..(k + 1) * planes.size];
-        let mut out = vec![1u8];
-        for k in 0..planes.count {
-            let x = plane(k);
-            let ref1 = planes.reference(k).map(plane);
-            let ref2 = planes
-                .reference(k)
-                .and_then(|r| planes.reference(r))
-                .map(plane);
-            let mut candidates = vec![];
-            if ref1.is_none() {
-                candidates.push(Prediction::None);
-            } else {
-                match setup.predictor {
-                    Predictor::Previous => candidates.push(Prediction::Previous),
-                    Predictor::Linear => candidates.push(fit_linear(x, ref1.unwrap(), ref2)),
-                    Predictor::Auto => {
-                        candidates.push(Prediction::None);
-                        candidates.push(Prediction::Previous);
-                        if ref2.is_some() {
-                            candidates.push(Prediction::Linear {
-                                a1: 2 << SHIFT,
-                                a2: -1 << SHIFT,
-                                c: 0,
-                            });
-                        }
-                        let fitted = fit_linear(x, ref1.unwrap(), ref2);
-                        if !candidates.contains(&fitted) {
-                            candidates.push(fitted);
-                        }
-                    }
-                }
-            }
-            let mut best: Option<Vec<u8>> = None;
-            for p in candidates {
-                let mut coded = Vec::new();
-                match p {
-                    Prediction::None => coded.push(0),
-                    Prediction::Previous => coded.push(1),
-                    Prediction::Linear { a1, a2, c } => {
-                        coded.push(2);
-                        put_signed(&mut coded, a1);
-                        put_signed(&mut coded, a2);
-                        put_signed(&mut coded, c);
-                    }
-                }
-                let residual: Vec<i64> = (0..planes.size)
-                    .map(|i| i64::from(x[i]) - predict(p, ref1, ref2, i))
-                    .collect();
-                code_residual(&residual, &setup, t, plane_shape, &mut coded)?;
-                if best.as_ref().is_none_or(|b| coded.len() < b.len()) {
-                    best = Some(coded);
-                }
-            }
-            out.extend_from_slice(&best.expect("at least one candidate"));
+        // Planes are predicted from the exact pixels, so they code
+        // independently: in parallel, which keeps large tiles fast.
+        let coded: Vec<Vec<u8>> = (0..planes.count)
+            .into_par_iter()
+            .map(|k| {
+                let x = plane(k);
+                let ref1 = planes.reference(k).map(plane);
+                let ref2 = planes
+                    .reference(k)
+                    .and_then(|r| planes.reference(r))
+                    .map(plane);
+                let candidates = candidates(setup.predictor, x, ref1, ref2);
+                code_plane(&candidates, x, ref1, ref2, &setup, t, plane_shape)
+            })
+            .collect::<Result<_, CodecError>>()?;
+        let mut out = Vec::with_capacity(1 + coded.iter().map(Vec::len).sum::<usize>());
+        out.push(1u8);
+        for c in coded {
+            out.extend_from_slice(&c);
         }
         Ok(out)
     }
