@@ -311,7 +311,7 @@ fn test_files(p: &Parsed, opts: &CompressOptions) -> i32 {
                 return Ok(());
             }
             report.push_str(&format!(
-                "\n File: {f}  HDU {}  BITPIX={} [{}]\n       Type         Ratio   Compressed bytes   Pack s  Unpack s  Exact\n",
+                "\n File: {f}  HDU {}  BITPIX={} [{}]\n       Type           Ratio   Compressed bytes   Pack s  Unpack s  Exact\n",
                 hdu.number,
                 hdu.header.get_int("BITPIX").unwrap_or(0),
                 hdu.image_axes().iter().map(|a| a.to_string()).collect::<Vec<_>>().join("x")
@@ -319,7 +319,7 @@ fn test_files(p: &Parsed, opts: &CompressOptions) -> i32 {
             for t in trials {
                 match t.ratio {
                     Some(r) => report.push_str(&format!(
-                        "       {:<12} {r:>6.3} {:>18} {:>8.3} {:>9.3}  {}\n",
+                        "       {:<14} {r:>6.3} {:>18} {:>8.3} {:>9.3}  {}\n",
                         t.algorithm,
                         t.compressed_bytes,
                         t.pack_seconds,

@@ -33,6 +33,10 @@
 //! Safety: CUBE_1 is a ZCMPTYPE no standard reader knows, so cfitsio and
 //! astropy refuse such an HDU instead of returning residuals as pixels.
 //!
+//! Parameters, in this order: CUBEVER (1), PREDAXIS, COEFSHFT (16, the
+//! linear coefficients' fixed-point shift), INNER, PREDICT, then the inner
+//! codec's own.
+//!
 //! Tile stream (version 1, `CUBEVER`): one byte 1, then per plane: the
 //! predictor byte (0 none, 1 previous, 2 linear followed by zigzag varints
 //! a1, a2, c), the representation byte (0 direct, 1 split), the offset
@@ -58,7 +62,7 @@ const MAX_COEF: i64 = 1 << 28;
 const MAX_CONST: i64 = 1 << 40;
 
 /// The ZNAMEn values CUBE_1 owns; every other parameter is the inner codec's.
-const OWN_PARAMS: [&str; 4] = ["CUBEVER", "INNER", "PREDAXIS", "PREDICT"];
+const OWN_PARAMS: [&str; 5] = ["CUBEVER", "PREDAXIS", "COEFSHFT", "INNER", "PREDICT"];
 
 /// How each plane's predictor is chosen (ZNAME `PREDICT`, informational
 /// for decoders: the choice made is stored per plane).
@@ -103,10 +107,14 @@ pub fn params_for(
     axis: usize,
     predictor: Predictor,
 ) -> Params {
+    // Numbers first: astropy checks ZVAL1..ZVAL3 numerically before it
+    // looks at ZCMPTYPE, and a text value there would turn its clear
+    // "Unrecognized compression type" into a TypeError.
     let mut params = Params::new()
         .with("CUBEVER", ParamValue::Int(VERSION))
-        .with("INNER", ParamValue::Text(inner.id().to_string()))
         .with("PREDAXIS", ParamValue::Int(axis as i64))
+        .with("COEFSHFT", ParamValue::Int(i64::from(SHIFT)))
+        .with("INNER", ParamValue::Text(inner.id().to_string()))
         .with("PREDICT", ParamValue::Text(predictor.name().to_string()));
     params
         .0
@@ -146,6 +154,15 @@ fn setup(params: &Params, pixel_type: PixelType) -> Result<Setup, CodecError> {
             return Err(CodecError::BadParameter(
                 "CUBE_1 needs the CUBEVER parameter, which is missing or not an integer".into(),
             ))
+        }
+    }
+    match params.get("COEFSHFT") {
+        None => {}
+        Some(_) if params.get_int("COEFSHFT") == Some(i64::from(SHIFT)) => {}
+        Some(v) => {
+            return Err(CodecError::BadParameter(format!(
+                "CUBE_1 COEFSHFT must be {SHIFT}, got {v:?}"
+            )))
         }
     }
     let name = params.get_text("INNER").ok_or_else(|| {
@@ -898,6 +915,7 @@ mod tests {
             ("INNER", ParamValue::Text("NOPE".into())),
             ("PREDAXIS", ParamValue::Int(5)),
             ("PREDAXIS", ParamValue::Int(1)),
+            ("COEFSHFT", ParamValue::Int(12)),
         ] {
             let mut bad = params.clone();
             bad.set(name, value);

@@ -238,7 +238,10 @@ fn a_fpackng_output_restored_by_cfitsio_funpack() {
             let ml = mode_label(mode);
             let fz = tmp.join(&format!("m{k}.fits.fz"));
             let back = tmp.join(&format!("m{k}.fits"));
-            let r = run_tool(&fpackng, args_o(mode, &[], &fz, &inp.path));
+            // Standard readers are the point here: cubes stay plane by
+            // plane (CUBE_1, the default for cubes where it pays, is
+            // checked in tests/cli/cube.rs).
+            let r = run_tool(&fpackng, args_o(mode, &["--cube", "off"], &fz, &inp.path));
             if let Err(e) = produced(&r, &fz) {
                 if *required {
                     ctx.report.fail(&inp.label, ml, "fpack-ng runs", e);
@@ -712,7 +715,7 @@ fn rice_size_matches_cfitsio_fpack() {
             );
             return;
         }
-        let r = run_tool(&fpackng, args_o("-C", &[], &ours, &inp.path));
+        let r = run_tool(&fpackng, args_o("-C", &["--cube", "off"], &ours, &inp.path));
         if let Err(e) = produced(&r, &ours) {
             report.fail(&inp.label, "-C", "size", e);
             return;
