@@ -389,7 +389,10 @@ fn code_residual(
         let offset = min - lo;
         out.push(0);
         put_signed(out, offset);
-        stream(to_pixels(pixel_type, residual.iter().map(|&r| r - offset)), out)
+        stream(
+            to_pixels(pixel_type, residual.iter().map(|&r| r - offset)),
+            out,
+        )
     } else {
         // Low and high words of (r - min), each shifted into the type.
         let mask = (1u64 << bits) - 1;
@@ -704,9 +707,7 @@ impl Codec for Cube {
                             // bits <= 32 and residuals bounded as encoded:
                             // wrapping keeps a corrupt tile from panicking,
                             // and the range check below rejects it.
-                            ((h - lo) << bits)
-                                .wrapping_add(l - lo)
-                                .wrapping_add(offset)
+                            ((h - lo) << bits).wrapping_add(l - lo).wrapping_add(offset)
                         })
                         .collect()
                 }
@@ -833,7 +834,11 @@ mod tests {
         let mut v = Vec::new();
         for plane in 0..4 {
             for i in 0..n {
-                v.push(if (i + plane) % 2 == 0 { 32767i16 } else { -32768 });
+                v.push(if (i + plane) % 2 == 0 {
+                    32767i16
+                } else {
+                    -32768
+                });
             }
         }
         let p = Pixels::I16(v);
@@ -854,8 +859,18 @@ mod tests {
         round_trip(&w, &[5, 4, 3], "RICE_1", Predictor::Linear);
         round_trip(&w, &[5, 4, 3], "RICE_1", Predictor::Auto);
         // One plane and a one-pixel plane.
-        round_trip(&Pixels::I16(vec![5, -7, 9]), &[3, 1, 1], "RICE_1", Predictor::Auto);
-        round_trip(&Pixels::I16(vec![5, -7, 9]), &[1, 1, 3], "RICE_1", Predictor::Auto);
+        round_trip(
+            &Pixels::I16(vec![5, -7, 9]),
+            &[3, 1, 1],
+            "RICE_1",
+            Predictor::Auto,
+        );
+        round_trip(
+            &Pixels::I16(vec![5, -7, 9]),
+            &[1, 1, 3],
+            "RICE_1",
+            Predictor::Auto,
+        );
     }
 
     #[test]

@@ -315,17 +315,17 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
         Ok(c) => c,
         Err(e) => {
             let mut planes = planes;
-            planes
-                .summary
-                .notes
-                .push(format!("cube: CUBE_1 failed ({e}); kept {inner} plane by plane"));
+            planes.summary.notes.push(format!(
+                "cube: CUBE_1 failed ({e}); kept {inner} plane by plane"
+            ));
             return Ok(Some(planes));
         }
     };
-    let ratio = |c: &CompressedHdu| c.summary.raw_bytes as f64 / c.summary.compressed_bytes.max(1) as f64;
+    let ratio =
+        |c: &CompressedHdu| c.summary.raw_bytes as f64 / c.summary.compressed_bytes.max(1) as f64;
     let (r_planes, r_cube) = (ratio(&planes), ratio(&cubed));
-    let keep_cube =
-        (cubed.summary.compressed_bytes as f64) < (planes.summary.compressed_bytes as f64) * (1.0 - CUBE_MIN_GAIN);
+    let keep_cube = (cubed.summary.compressed_bytes as f64)
+        < (planes.summary.compressed_bytes as f64) * (1.0 - CUBE_MIN_GAIN);
     let mut chosen = if keep_cube { cubed } else { planes };
     chosen.summary.notes.push(if keep_cube {
         format!(
@@ -427,7 +427,6 @@ fn compress_planned(
     bitpix: i64,
     ctx: Context,
 ) -> Result<CompressedHdu> {
-
     let quantized = pixel_type.is_float() && plan.quantize.is_some_and(|q| q.level != 0.0);
     let plio_shift = plio_offset(plan.codec.id(), pixel_type, &hdu.header);
     let coded_type = if quantized || plio_shift != 0 {

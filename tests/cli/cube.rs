@@ -111,9 +111,17 @@ fn edge_fixtures(dir: &Path) -> Vec<(String, PathBuf, usize)> {
             v.push(x.min(65535));
         }
     }
-    add("ramp_saturating", 16, Some(32768), &[nx, ny, ng], u16_bytes(&v));
+    add(
+        "ramp_saturating",
+        16,
+        Some(32768),
+        &[nx, ny, ng],
+        u16_bytes(&v),
+    );
     // 8-bit and 32-bit extremes.
-    let b: Vec<u8> = (0..6 * 5 * 4).map(|i| if i % 3 == 0 { 255 } else { 0 }).collect();
+    let b: Vec<u8> = (0..6 * 5 * 4)
+        .map(|i| if i % 3 == 0 { 255 } else { 0 })
+        .collect();
     add("bytes_extremes", 8, None, &[6, 5, 4], b);
     let w: Vec<u8> = (0..6 * 5 * 3)
         .flat_map(|i| (if i % 2 == 0 { i32::MAX } else { i32::MIN }).to_be_bytes())
@@ -134,11 +142,9 @@ fn synth_ramps(dir: &Path) -> Vec<(String, PathBuf, usize)> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for (seed, nints, ngroups, ny, nx) in [
-        (1, 1, 5, 48, 64),
-        (2, 3, 4, 17, 33),
-        (3, 2, 10, 64, 128),
-    ] {
+    for (seed, nints, ngroups, ny, nx) in
+        [(1, 1, 5, 48, 64), (2, 3, 4, 17, 33), (3, 2, 10, 64, 128)]
+    {
         let name = format!("synth_s{seed}_{nints}x{ngroups}x{ny}x{nx}");
         let p = dir.join(format!("{name}.fits"));
         let r = run(
@@ -237,17 +243,24 @@ fn cubes_round_trip_bit_exactly_with_every_predictor() {
                 // JXL_1 cannot code 32-bit pixels: the file falls back to Rice.
                 let can = *planes >= 2 && !(codec == "--jxl" && name.starts_with("int32"));
                 if forced && can && types != ["CUBE_1"] {
-                    failures.push(format!("{name} {mode} {codec}: wrote {types:?}, not CUBE_1"));
+                    failures.push(format!(
+                        "{name} {mode} {codec}: wrote {types:?}, not CUBE_1"
+                    ));
                 }
                 if (mode == "off" || !can) && types.iter().any(|t| t == "CUBE_1") {
-                    failures.push(format!("{name} {mode} {codec}: CUBE_1 where it must not be"));
+                    failures.push(format!(
+                        "{name} {mode} {codec}: CUBE_1 where it must not be"
+                    ));
                 }
                 let r = run(
                     &funpack_ng(),
                     &["-O", back.to_str().unwrap(), fz.to_str().unwrap()],
                 );
                 if !r.ok() {
-                    failures.push(format!("{name} {mode} {codec}: funpack-ng: {}", r.describe()));
+                    failures.push(format!(
+                        "{name} {mode} {codec}: funpack-ng: {}",
+                        r.describe()
+                    ));
                     continue;
                 }
                 if let Err(e) = restored_exactly(path, &back) {
@@ -270,15 +283,28 @@ fn standard_readers_refuse_cube_1() {
     let fz = tmp.join("cube.fz");
     let r = run(
         &fpack_ng(),
-        &["--cube", "on", "-O", fz.to_str().unwrap(), input.to_str().unwrap()],
+        &[
+            "--cube",
+            "on",
+            "-O",
+            fz.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ],
     );
     assert!(r.ok(), "{}", r.describe());
     assert_eq!(zcmptypes(&fz), ["CUBE_1"]);
 
     if let Some(funpack) = require_tool("funpack") {
         let out = tmp.join("by-funpack.fits");
-        let r = run(&funpack, &["-O", out.to_str().unwrap(), fz.to_str().unwrap()]);
-        assert!(!r.ok(), "Debian funpack accepted a CUBE_1 file: {}", r.describe());
+        let r = run(
+            &funpack,
+            &["-O", out.to_str().unwrap(), fz.to_str().unwrap()],
+        );
+        assert!(
+            !r.ok(),
+            "Debian funpack accepted a CUBE_1 file: {}",
+            r.describe()
+        );
         let wrote_pixels = std::fs::metadata(&out).is_ok_and(|m| m.len() > 2880 * 2);
         assert!(
             !wrote_pixels || restored_exactly(input, &out).is_ok(),
@@ -300,9 +326,7 @@ fn standard_readers_refuse_cube_1() {
             missing("astropy");
         } else {
             assert!(
-                r.ok()
-                    && r.stdout_text().contains("REFUSED")
-                    && r.stdout_text().contains("CUBE_1"),
+                r.ok() && r.stdout_text().contains("REFUSED") && r.stdout_text().contains("CUBE_1"),
                 "astropy did not refuse CUBE_1: {}",
                 r.describe()
             );
@@ -319,7 +343,10 @@ fn default_mode_keeps_cube_1_on_the_jwst_ramp_and_beats_fpack() {
     };
     let tmp = TempDir::new("cube-jwst");
     let ours = tmp.join("ours.fz");
-    let r = run(&fpack_ng(), &["-v", "-O", ours.to_str().unwrap(), jwst.to_str().unwrap()]);
+    let r = run(
+        &fpack_ng(),
+        &["-v", "-O", ours.to_str().unwrap(), jwst.to_str().unwrap()],
+    );
     assert!(r.ok(), "{}", r.describe());
     assert_eq!(zcmptypes(&ours), ["CUBE_1"]);
     assert!(
@@ -330,7 +357,13 @@ fn default_mode_keeps_cube_1_on_the_jwst_ramp_and_beats_fpack() {
     let off = tmp.join("off.fz");
     let r = run(
         &fpack_ng(),
-        &["--cube", "off", "-O", off.to_str().unwrap(), jwst.to_str().unwrap()],
+        &[
+            "--cube",
+            "off",
+            "-O",
+            off.to_str().unwrap(),
+            jwst.to_str().unwrap(),
+        ],
     );
     assert!(r.ok(), "{}", r.describe());
     assert_eq!(zcmptypes(&off), ["RICE_1"]);
@@ -338,7 +371,10 @@ fn default_mode_keeps_cube_1_on_the_jwst_ramp_and_beats_fpack() {
         return;
     };
     let theirs = tmp.join("theirs.fz");
-    let r = run(&fpack, &["-O", theirs.to_str().unwrap(), jwst.to_str().unwrap()]);
+    let r = run(
+        &fpack,
+        &["-O", theirs.to_str().unwrap(), jwst.to_str().unwrap()],
+    );
     assert!(r.ok(), "{}", r.describe());
     let (a, b) = (data_bytes(&ours), data_bytes(&theirs));
     assert!(
