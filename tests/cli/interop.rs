@@ -886,7 +886,17 @@ fn roundtrip_fpackng_funpackng_is_exact() {
                         Ok(n) => report.pass(&inp.label, ml, lbl, n.unwrap_or_default()),
                         Err(e) => report.fail(&inp.label, ml, lbl, e),
                     }
-                    if checksums {
+                    let cube = codecs_of(&fz).is_ok_and(|cs| cs.iter().any(|c| c.1 == "CUBE_1"));
+                    if checksums && cube {
+                        // fitsverify opens images through cfitsio, which
+                        // refuses CUBE_1 by design (tests/cli/cube.rs).
+                        report.skip(
+                            &inp.label,
+                            ml,
+                            "(d) fitsverify fpack-ng .fz",
+                            "CUBE_1 (default for cubes) is not readable by cfitsio",
+                        );
+                    } else if checksums {
                         let lbl = "(d) fitsverify fpack-ng .fz";
                         match v.check(&fz, &inp.path) {
                             Ok(n) => report.pass(&inp.label, ml, lbl, n.unwrap_or_default()),
