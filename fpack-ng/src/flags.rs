@@ -41,6 +41,7 @@ pub const FPACK_FLAGS: &[Flag] = &[
     flag("--device", Some("DEV"), "Where neural codecs compute: auto (a GPU when one is present and this build has the tch feature, else the CPU), cpu or cuda [default auto]. The output is identical on every device."),
     flag("-w", None, "Compress the whole image as a single large tile."),
     flag("-t", Some("AXES"), "Comma-separated tile dimensions, e.g. -t 100,100 [default: row by row]."),
+    flag("--cube", Some("MODE"), "Integer images with 3 or more axes (ramps, spectral and time cubes): code each plane as a residual from the planes before it (CUBE_1, tiles spanning all planes). MODE: auto [default] tries both and keeps CUBE_1 when it is at least 2% smaller; on forces it; prev or linear force it with that predictor; off never uses it. CUBE_1 files are readable by funpack-ng (and the cfitsio shim / astropy plugin where installed); standard fpack/funpack/astropy refuse them with an error."),
     Flag {
         name: "-q",
         prefix: true,

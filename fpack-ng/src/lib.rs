@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use fpackng::codec::cube::Predictor;
 use fpackng::codec::EncodeOptions;
 use fpackng::pack::file::{for_each_raw_hdu, write_atomically, InputAfter, WriteMode};
 use fpackng::pack::list::{compare_algorithms, list};
 use fpackng::pack::{
-    compress_file, compress_stream, decompress_file, decompress_stream, CompressOptions,
+    compress_file, compress_stream, decompress_file, decompress_stream, CompressOptions, CubeMode,
     DecompressOptions, DitherSeed, FileReport, HduAction, HduSelector, Input, Tiling,
 };
 use fpackng::tile::quantize::{QuantizeMethod, QuantizeSpec};
@@ -155,6 +156,17 @@ fn compress_options(p: &Parsed) -> Result<CompressOptions> {
                 codec.jxl_effort = match v.parse::<u32>() {
                     Ok(e) if (1..=10).contains(&e) => e,
                     _ => bail!("--jxl-effort needs a number from 1 to 10, not '{v}'"),
+                };
+            }
+            "--cube" => {
+                let v = value.as_deref().unwrap_or("");
+                o.cube = match v.to_ascii_lowercase().as_str() {
+                    "auto" => CubeMode::Auto,
+                    "off" | "no" => CubeMode::Off,
+                    "on" | "yes" => CubeMode::On(Predictor::Auto),
+                    "prev" | "previous" => CubeMode::On(Predictor::Previous),
+                    "linear" => CubeMode::On(Predictor::Linear),
+                    _ => bail!("--cube needs auto, on, off, prev or linear, not '{v}'"),
                 };
             }
             "-w" => o.tiling = Tiling::Whole,
@@ -300,7 +312,7 @@ fn test_files(p: &Parsed, opts: &CompressOptions) -> i32 {
                 return Ok(());
             }
             report.push_str(&format!(
-                "\n File: {f}  HDU {}  BITPIX={} [{}]\n       Type         Ratio   Compressed bytes   Pack s  Unpack s  Exact\n",
+                "\n File: {f}  HDU {}  BITPIX={} [{}]\n       Type           Ratio   Compressed bytes   Pack s  Unpack s  Exact\n",
                 hdu.number,
                 hdu.header.get_int("BITPIX").unwrap_or(0),
                 hdu.image_axes().iter().map(|a| a.to_string()).collect::<Vec<_>>().join("x")
@@ -308,7 +320,7 @@ fn test_files(p: &Parsed, opts: &CompressOptions) -> i32 {
             for t in trials {
                 match t.ratio {
                     Some(r) => report.push_str(&format!(
-                        "       {:<12} {r:>6.3} {:>18} {:>8.3} {:>9.3}  {}\n",
+                        "       {:<14} {r:>6.3} {:>18} {:>8.3} {:>9.3}  {}\n",
                         t.algorithm,
                         t.compressed_bytes,
                         t.pack_seconds,

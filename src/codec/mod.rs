@@ -9,6 +9,7 @@
 use crate::error::CodecError;
 use crate::tile::{PixelType, Pixels};
 
+pub mod cube;
 pub mod gzip;
 pub mod hcompress;
 pub mod idf;
@@ -196,6 +197,7 @@ pub static REGISTRY: &[&dyn Codec] = &[
     &plio::Plio,
     &jxl::Jxl,
     &idf::Idf,
+    &cube::Cube,
     &nocompress::NoCompress,
 ];
 

@@ -9,7 +9,8 @@
 use rayon::prelude::*;
 
 use super::keywords::image_cards_for_table;
-use super::options::{CompressOptions, DitherSeed, Tiling};
+use super::options::{CompressOptions, CubeMode, DitherSeed, Tiling, CUBE_MIN_GAIN};
+use crate::codec::cube::{self, Predictor};
 use crate::codec::{self, Codec, EncodeOptions, ParamValue, Params, TileSpec};
 use crate::error::{Context, Error, Result};
 use crate::fits::{Card, Hdu, Header, Value};
@@ -41,12 +42,16 @@ pub struct CompressedHdu {
 }
 
 /// The effective settings for one HDU after header directives (FZALGOR...).
+#[derive(Clone)]
 struct Plan {
     codec: &'static dyn Codec,
     tiling: Tiling,
     quantize: Option<QuantizeSpec>,
     dither_seed: DitherSeed,
     codec_options: EncodeOptions,
+    /// ZNAMEn/ZVALn to write instead of the codec's defaults (CUBE_1, whose
+    /// parameters name its inner codec).
+    params: Option<Params>,
     notes: Vec<String>,
 }
 
@@ -163,6 +168,7 @@ fn plan(hdu: &Hdu, opts: &CompressOptions, ctx: &Context) -> Result<Option<Plan>
         quantize,
         dither_seed,
         codec_options,
+        params: None,
         notes,
     }))
 }
@@ -283,10 +289,144 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
     let bitpix = hdu.header.get_int("BITPIX").unwrap_or(0);
     let pixel_type = PixelType::from_bitpix(bitpix)
         .ok_or_else(|| Error::malformed(ctx.clone(), format!("invalid BITPIX = {bitpix}")))?;
-    let Some(mut plan) = plan(hdu, opts, &ctx)? else {
+    let Some(plan) = plan(hdu, opts, &ctx)? else {
         return Ok(None);
     };
+    let Some((cube_plan, forced)) = cube_plan(&axes, pixel_type, &plan, opts) else {
+        let mut plan = plan;
+        if plan.codec.id() == "CUBE_1" {
+            // Asked for by name (FZALGOR, -T) for an image that is not an
+            // integer cube: code it plane by plane with the standard codec.
+            plan.codec = codec::find(cube::DEFAULT_INNER).expect("RICE_1 is registered");
+            plan.notes.push(format!(
+                "CUBE_1 needs an integer image with 3 or more axes; used {}",
+                plan.codec.id()
+            ));
+        }
+        return compress_planned(hdu, opts, plan, &axes, pixel_type, bitpix, ctx).map(Some);
+    };
+    if forced {
+        return compress_planned(hdu, opts, cube_plan, &axes, pixel_type, bitpix, ctx).map(Some);
+    }
+    // Auto: both ways, and CUBE_1 only when it pays for leaving the standard.
+    let inner = plan.codec.id();
+    let planes = compress_planned(hdu, opts, plan, &axes, pixel_type, bitpix, ctx.clone())?;
+    let cubed = match compress_planned(hdu, opts, cube_plan, &axes, pixel_type, bitpix, ctx) {
+        Ok(c) => c,
+        Err(e) => {
+            let mut planes = planes;
+            planes.summary.notes.push(format!(
+                "cube: CUBE_1 failed ({e}); kept {inner} plane by plane"
+            ));
+            return Ok(Some(planes));
+        }
+    };
+    let ratio =
+        |c: &CompressedHdu| c.summary.raw_bytes as f64 / c.summary.compressed_bytes.max(1) as f64;
+    let (r_planes, r_cube) = (ratio(&planes), ratio(&cubed));
+    let keep_cube = (cubed.summary.compressed_bytes as f64)
+        < (planes.summary.compressed_bytes as f64) * (1.0 - CUBE_MIN_GAIN);
+    let mut chosen = if keep_cube { cubed } else { planes };
+    chosen.summary.notes.push(if keep_cube {
+        format!(
+            "cube: CUBE_1 (inner {inner}, inter-plane residuals) ratio {r_cube:.3} vs {r_planes:.3} plane by plane; \
+             kept CUBE_1, which standard fpack/funpack/astropy refuse (--cube off for a standard file)"
+        )
+    } else {
+        format!(
+            "cube: CUBE_1 (inner {inner}) ratio {r_cube:.3} vs {r_planes:.3} plane by plane; kept {inner}"
+        )
+    });
+    Ok(Some(chosen))
+}
 
+/// The CUBE_1 plan for this image, and whether it is forced (`--cube on`,
+/// FZALGOR = 'CUBE_1'), or `None` when cube coding does not apply.
+fn cube_plan(
+    axes: &[usize],
+    pixel_type: PixelType,
+    plan: &Plan,
+    opts: &CompressOptions,
+) -> Option<(Plan, bool)> {
+    let explicit = plan.codec.id() == "CUBE_1";
+    let (inner, forced, predictor) = match (explicit, opts.cube) {
+        (true, CubeMode::On(p)) => (codec::find(cube::DEFAULT_INNER)?, true, p),
+        (true, _) => (codec::find(cube::DEFAULT_INNER)?, true, Predictor::Auto),
+        (false, CubeMode::Off) => return None,
+        (false, CubeMode::On(p)) => (plan.codec, true, p),
+        (false, CubeMode::Auto) => (plan.codec, false, Predictor::Auto),
+    };
+    let quantized = pixel_type.is_float() && plan.quantize.is_some_and(|q| q.level != 0.0);
+    let planes: usize = axes.iter().skip(2).product();
+    if axes.len() < 3 || planes < 2 || quantized || !cube::inner_usable(inner, pixel_type) {
+        return None;
+    }
+    let mut notes = plan.notes.clone();
+    if explicit && opts.cube != CubeMode::Off {
+        notes.push(format!("CUBE_1 with inner codec {}", inner.id()));
+    }
+    let params = cube::params_for(
+        inner,
+        pixel_type,
+        &plan.codec_options,
+        cube::DEFAULT_AXIS,
+        predictor,
+    );
+    Some((
+        Plan {
+            codec: codec::find("CUBE_1").expect("CUBE_1 is registered"),
+            tiling: Tiling::Axes(cube_tile_axes(axes, &plan.tiling)),
+            params: Some(params),
+            notes,
+            ..plan.clone()
+        },
+        forced,
+    ))
+}
+
+/// Pixels per CUBE_1 tile by default: large enough for the planes' blocks
+/// to code well, small enough that tiles still run in parallel and the
+/// per-tile working memory (a few i32/i64 copies) stays modest.
+pub const CUBE_DEFAULT_TILE_PIXELS: usize = 1 << 22;
+
+/// CUBE_1 tiles span every plane: the user's `-t` axes when they already
+/// span at least two planes of axis 3 (or `-w`), else full-width blocks of
+/// rows across all planes of axes 3 and up (axis 3 only when a row across
+/// all of them would exceed [`CUBE_DEFAULT_TILE_PIXELS`]).
+pub fn cube_tile_axes(image: &[usize], tiling: &Tiling) -> Vec<usize> {
+    match tiling {
+        Tiling::Whole => return image.to_vec(),
+        Tiling::Axes(_) => {
+            if let Ok(t) = resolve_tile_axes(image, tiling, "CUBE_1") {
+                if t.len() >= 3 && t[2] >= 2 {
+                    return t;
+                }
+            }
+        }
+        Tiling::Rows => {}
+    }
+    let mut tile = image.to_vec();
+    let mut per_row: usize = image[0] * image[2..].iter().product::<usize>();
+    if per_row > CUBE_DEFAULT_TILE_PIXELS {
+        for t in tile.iter_mut().skip(3) {
+            *t = 1;
+        }
+        per_row = image[0] * image[2];
+    }
+    tile[1] = (CUBE_DEFAULT_TILE_PIXELS / per_row.max(1)).clamp(1, image[1]);
+    tile
+}
+
+/// Compress with a settled plan (codec, tiles, parameters).
+fn compress_planned(
+    hdu: &Hdu,
+    opts: &CompressOptions,
+    mut plan: Plan,
+    axes: &[usize],
+    pixel_type: PixelType,
+    bitpix: i64,
+    ctx: Context,
+) -> Result<CompressedHdu> {
     let quantized = pixel_type.is_float() && plan.quantize.is_some_and(|q| q.level != 0.0);
     let plio_shift = plio_offset(plan.codec.id(), pixel_type, &hdu.header);
     let coded_type = if quantized || plio_shift != 0 {
@@ -317,9 +457,12 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
     }
     let codec = plan.codec;
 
-    let tile_axes = resolve_tile_axes(&axes, &plan.tiling, codec.id())?;
-    let grid = TileGrid::new(&axes, &tile_axes, &opts.limits, &ctx)?;
-    let params = codec.encode_params(coded_type, &plan.codec_options);
+    let tile_axes = resolve_tile_axes(axes, &plan.tiling, codec.id())?;
+    let grid = TileGrid::new(axes, &tile_axes, &opts.limits, &ctx)?;
+    let params = plan
+        .params
+        .clone()
+        .unwrap_or_else(|| codec.encode_params(coded_type, &plan.codec_options));
     let elem = pixel_type.size();
     let image = hdu.data_bytes();
     let expected = grid.n_pixels() * elem;
@@ -589,7 +732,7 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
         }
     }
     // The header must restore to the source's cards.
-    let restored = super::keywords::restore_image_header(&header, bitpix, &axes, hdu.is_primary());
+    let restored = super::keywords::restore_image_header(&header, bitpix, axes, hdu.is_primary());
     if super::keywords::non_structural(&restored) != super::keywords::non_structural(&hdu.header) {
         return Err(Error::Verification {
             context: ctx,
@@ -610,11 +753,11 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
         compressed_bytes: data.len() as u64,
         notes,
     };
-    Ok(Some(CompressedHdu {
+    Ok(CompressedHdu {
         header,
         data,
         summary,
-    }))
+    })
 }
 
 /// PLIO_1 codes the physical values of unsigned 16-bit images (stored value

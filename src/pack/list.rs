@@ -11,7 +11,8 @@ use std::time::Instant;
 use super::compress::compress_image;
 use super::decompress::{decompress_pixels, CompressedImageInfo};
 use super::file::Input;
-use super::options::CompressOptions;
+use super::options::{CompressOptions, CubeMode};
+use crate::codec::cube::{self, Predictor};
 use crate::codec::REGISTRY;
 use crate::error::{Context, Result};
 use crate::fits::{Hdu, HduKind};
@@ -107,7 +108,18 @@ fn entry_for(hdu: &Hdu) -> ListEntry {
                 let raw: usize = info.axes.iter().product::<usize>() * info.pixel_type.size();
                 entry.ratio = (hdu.data_len > 0).then(|| raw as f64 / hdu.data_len as f64);
                 entry.axes = info.axes;
-                entry.compression = Some((info.algorithm, info.tile_axes));
+                // CUBE_1 says what it wraps: the listing is where an
+                // operator sees that standard readers will refuse the HDU.
+                let algorithm = if info.algorithm.eq_ignore_ascii_case("CUBE_1") {
+                    format!(
+                        "CUBE_1(inner={},axis={})",
+                        info.params.get_text("INNER").unwrap_or("?"),
+                        info.params.get_int("PREDAXIS").unwrap_or(3)
+                    )
+                } else {
+                    info.algorithm
+                };
+                entry.compression = Some((algorithm, info.tile_axes));
             }
         }
         _ => {}
@@ -153,21 +165,40 @@ pub fn compare_algorithms(hdu: &Hdu, base: &CompressOptions) -> Vec<Trial> {
     if axes.is_empty() || pixel_type.is_none() {
         return trials;
     }
+    // Cubes: each codec plane by plane, then as CUBE_1's inner codec, so the
+    // gain of inter-plane residuals shows per codec.
+    let is_cube = axes.len() >= 3 && axes.iter().skip(2).product::<usize>() >= 2;
+    let mut runs: Vec<(String, CompressOptions, &str)> = Vec::new();
     for codec in REGISTRY
         .iter()
-        .filter(|c| c.can_encode() && c.id() != "NOCOMPRESS")
+        .filter(|c| c.can_encode() && !matches!(c.id(), "NOCOMPRESS" | "CUBE_1"))
     {
         let opts = CompressOptions {
             algorithm: codec.id().to_string(),
             header_directives: false,
             checksums: false,
+            cube: CubeMode::Off,
             ..base.clone()
         };
+        runs.push((codec.id().to_string(), opts.clone(), codec.id()));
+        if is_cube && pixel_type.is_some_and(|t| cube::inner_usable(*codec, t)) {
+            let on = match base.cube {
+                CubeMode::On(p) => CubeMode::On(p),
+                _ => CubeMode::On(Predictor::Auto),
+            };
+            runs.push((
+                format!("CUBE_1+{}", codec.id()),
+                CompressOptions { cube: on, ..opts },
+                "CUBE_1",
+            ));
+        }
+    }
+    for (label, opts, expect) in runs {
         let start = Instant::now();
         let packed = compress_image(hdu, &opts);
         let pack_seconds = start.elapsed().as_secs_f64();
         let trial = match packed {
-            Ok(Some(c)) if c.summary.algorithm == codec.id() => {
+            Ok(Some(c)) if c.summary.algorithm == expect => {
                 let table = Hdu {
                     number: hdu.number,
                     header: c.header.clone(),
@@ -182,7 +213,7 @@ pub fn compare_algorithms(hdu: &Hdu, base: &CompressOptions) -> Vec<Trial> {
                     .as_ref()
                     .is_ok_and(|(_, d)| d.as_slice() == hdu.data_bytes());
                 Trial {
-                    algorithm: codec.id().into(),
+                    algorithm: label.clone(),
                     ratio: Some(
                         c.summary.raw_bytes as f64 / c.summary.compressed_bytes.max(1) as f64,
                     ),
@@ -194,7 +225,7 @@ pub fn compare_algorithms(hdu: &Hdu, base: &CompressOptions) -> Vec<Trial> {
                 }
             }
             Ok(Some(c)) => Trial {
-                algorithm: codec.id().into(),
+                algorithm: label.clone(),
                 ratio: None,
                 compressed_bytes: 0,
                 pack_seconds,
@@ -207,7 +238,7 @@ pub fn compare_algorithms(hdu: &Hdu, base: &CompressOptions) -> Vec<Trial> {
             },
             Ok(None) => continue,
             Err(e) => Trial {
-                algorithm: codec.id().into(),
+                algorithm: label.clone(),
                 ratio: None,
                 compressed_bytes: 0,
                 pack_seconds,

@@ -18,4 +18,4 @@ pub use file::{
     compress_file, compress_stream, decompress_file, decompress_stream, verify_compressed,
     FileReport, HduAction, HduReport, Input, InputAfter,
 };
-pub use options::{CompressOptions, DecompressOptions, DitherSeed, HduSelector, Tiling};
+pub use options::{CompressOptions, CubeMode, DecompressOptions, DitherSeed, HduSelector, Tiling};

@@ -4,6 +4,7 @@
 //! codec, which tiles, whether to quantize) is made in the library, so the
 //! same choices apply to archive jobs and to the cfitsio shim.
 
+use crate::codec::cube::Predictor;
 use crate::codec::EncodeOptions;
 use crate::limits::Limits;
 use crate::tile::quantize::{QuantizeMethod, QuantizeSpec};
@@ -21,6 +22,24 @@ pub enum Tiling {
     /// than the image axis means the whole axis.
     Axes(Vec<usize>),
 }
+
+/// Whether integer images with 3 or more axes are coded as inter-plane
+/// residuals (CUBE_1, see docs/cube.md); `--cube`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CubeMode {
+    /// Compress both ways and keep CUBE_1 only when it is at least
+    /// [`CUBE_MIN_GAIN`] smaller than plane-by-plane coding.
+    #[default]
+    Auto,
+    /// Always CUBE_1 where it applies, with this predictor choice.
+    On(Predictor),
+    /// Never: plane-by-plane coding, readable by every standard reader.
+    Off,
+}
+
+/// How much smaller (as a fraction) CUBE_1 must be for `CubeMode::Auto` to
+/// keep it: a file standard readers refuse must be worth it.
+pub const CUBE_MIN_GAIN: f64 = 0.02;
 
 /// Where ZDITHER0 comes from (fpack `-q`, `-qt`, `-qN`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,6 +64,8 @@ pub struct CompressOptions {
     pub quantize: Option<QuantizeSpec>,
     pub dither_seed: DitherSeed,
     pub codec: EncodeOptions,
+    /// Inter-plane prediction for cubes (CUBE_1).
+    pub cube: CubeMode,
     /// Write CHECKSUM/DATASUM in every output HDU (fpack `-C` turns it off).
     pub checksums: bool,
     /// Honour FZALGOR, FZTILE, FZQVALUE, FZQMETHD, FZDTHRSD, FZHSCALE in
@@ -61,6 +82,7 @@ impl Default for CompressOptions {
             quantize: None,
             dither_seed: DitherSeed::Clock,
             codec: EncodeOptions::default(),
+            cube: CubeMode::default(),
             checksums: true,
             header_directives: true,
             limits: Limits::default(),

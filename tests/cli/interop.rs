@@ -238,7 +238,10 @@ fn a_fpackng_output_restored_by_cfitsio_funpack() {
             let ml = mode_label(mode);
             let fz = tmp.join(&format!("m{k}.fits.fz"));
             let back = tmp.join(&format!("m{k}.fits"));
-            let r = run_tool(&fpackng, args_o(mode, &[], &fz, &inp.path));
+            // Standard readers are the point here: cubes stay plane by
+            // plane (CUBE_1, the default for cubes where it pays, is
+            // checked in tests/cli/cube.rs).
+            let r = run_tool(&fpackng, args_o(mode, &["--cube", "off"], &fz, &inp.path));
             if let Err(e) = produced(&r, &fz) {
                 if *required {
                     ctx.report.fail(&inp.label, ml, "fpack-ng runs", e);
@@ -712,7 +715,7 @@ fn rice_size_matches_cfitsio_fpack() {
             );
             return;
         }
-        let r = run_tool(&fpackng, args_o("-C", &[], &ours, &inp.path));
+        let r = run_tool(&fpackng, args_o("-C", &["--cube", "off"], &ours, &inp.path));
         if let Err(e) = produced(&r, &ours) {
             report.fail(&inp.label, "-C", "size", e);
             return;
@@ -883,7 +886,17 @@ fn roundtrip_fpackng_funpackng_is_exact() {
                         Ok(n) => report.pass(&inp.label, ml, lbl, n.unwrap_or_default()),
                         Err(e) => report.fail(&inp.label, ml, lbl, e),
                     }
-                    if checksums {
+                    let cube = codecs_of(&fz).is_ok_and(|cs| cs.iter().any(|c| c.1 == "CUBE_1"));
+                    if checksums && cube {
+                        // fitsverify opens images through cfitsio, which
+                        // refuses CUBE_1 by design (tests/cli/cube.rs).
+                        report.skip(
+                            &inp.label,
+                            ml,
+                            "(d) fitsverify fpack-ng .fz",
+                            "CUBE_1 (default for cubes) is not readable by cfitsio",
+                        );
+                    } else if checksums {
                         let lbl = "(d) fitsverify fpack-ng .fz";
                         match v.check(&fz, &inp.path) {
                             Ok(n) => report.pass(&inp.label, ml, lbl, n.unwrap_or_default()),
