@@ -63,7 +63,7 @@ def main():
     estimator = os.path.join(args.bin, "examples", "idf_estimate")
     for b in (fpack, funpack, estimator):
         if not os.path.exists(b):
-            sys.exit(f"{b} missing: cargo build --release -p fpack-ng && cargo build --release --example idf_estimate")
+            sys.exit(f"{b} missing: cargo build --release -p fpack-ng && cargo build --release -p fpackng --example idf_estimate")
     work = tempfile.mkdtemp(prefix="idf-bench-")
     for split in ("test", "train"):
         files = sorted(glob.glob(os.path.join(args.corpus, split, "*.fits")))

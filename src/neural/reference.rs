@@ -60,3 +60,65 @@ impl Engine for Float64Reference {
         "float64-reference"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::neural::engine::Cpu;
+    use crate::neural::model::Net;
+    use crate::neural::semantics::{BIAS_MAX, W_MAX};
+    use crate::neural::store::default_model;
+    use crate::test_rng::TestRng;
+
+    fn random_planes(rng: &mut TestRng, c: usize, h: usize, w: usize, extreme: bool) -> Vec<Vec<i32>> {
+        (0..c)
+            .map(|_| {
+                (0..h * w)
+                    .map(|_| match rng.range(0, 9) {
+                        0 if extreme => rng.range(-(1 << 24), 1 << 24) as i32,
+                        1 if extreme => [0, 65535, -65535, 4095, -4096][rng.range(0, 4) as usize],
+                        _ => rng.noise(1000.0, 50.0) as i32,
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn compare(net: &Net, rng: &mut TestRng, h: usize, w: usize, extreme: bool) {
+        let x = random_planes(rng, net.cin(), h, w, extreme);
+        let r = random_planes(rng, net.cin(), h, w, extreme);
+        let inputs: Vec<&[i32]> = x.iter().map(|p| &p[..]).collect();
+        let refs: Vec<Option<&[i32]>> = r.iter().enumerate().map(|(i, p)| (i % 2 == 0).then_some(&p[..])).collect();
+        let a = Cpu.run(net, &inputs, &refs, h, w);
+        let b = Float64Reference.run(net, &inputs, &refs, h, w);
+        assert_eq!(a, b, "net {} on {h}x{w}", net.name);
+    }
+
+    /// The default model's nets, and the same nets with every weight and
+    /// bias replaced by random values anywhere in the allowed range (the
+    /// accumulator bound is tightest there).
+    #[test]
+    fn cpu_engine_equals_the_float64_reference() {
+        let mut rng = TestRng(42);
+        let model = default_model();
+        for (li, level) in model.levels.iter().enumerate() {
+            for net in [&level.t1, &level.t2, &level.t3, &level.t4, &level.prior] {
+                compare(net, &mut rng, 7, 9, li % 2 == 0);
+                let mut wild = net.clone();
+                for l in &mut wild.layers {
+                    for v in &mut l.w {
+                        *v = rng.range(-W_MAX as i64, W_MAX as i64) as i32;
+                    }
+                    for v in &mut l.b {
+                        *v = rng.range(-BIAS_MAX as i64, BIAS_MAX as i64) as i32;
+                    }
+                    for s in &mut l.shift {
+                        *s = rng.range(0, 16) as u32;
+                    }
+                }
+                compare(&wild, &mut rng, 5, 6, true);
+                compare(&wild, &mut rng, 1, 1, true);
+            }
+        }
+    }
+}
