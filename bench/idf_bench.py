@@ -68,9 +68,10 @@ def main():
     for split in ("test", "train"):
         files = sorted(glob.glob(os.path.join(args.corpus, split, "*.fits")))
         print(f"\n### corpus/{split}\n")
-        print("| frame | Mpix | RICE_1 | JXL_1 e7 | IDF_1 | IDF est. | overhead | IDF enc s | IDF dec s |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| frame | Mpix | RICE_1 | JXL_1 e7 | IDF_1 | IDF est. | overhead | IDF bits/pixel | IDF enc s | IDF dec s |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         sums = {"rice": [], "jxl": [], "idf": [], "est": []}
+        bpp = []
         for f in files:
             name = os.path.basename(f)[:-5]
             raw = os.path.getsize(f)
@@ -93,9 +94,12 @@ def main():
                 sums[k].append(r[k])
             sums["est"].append(r_est)
             print(f"| {name} | {mpix:.2f} | {r['rice']:.3f} | {r['jxl']:.3f} | {r['idf']:.3f} | {r_est:.3f} | "
-                  f"{100 * (heap / est - 1):+.2f}% | {out['idf_t']:.2f} | {out['dec_t']:.2f} |")
+                  f"{100 * (heap / est - 1):+.2f}% | {8 * heap / (mpix * 1e6):.3f} | {out['idf_t']:.2f} | {out['dec_t']:.2f} |")
+            bpp.append((8 * heap, mpix * 1e6))
         m = {k: sum(v) / len(v) for k, v in sums.items()}
-        print(f"| **mean** | | **{m['rice']:.3f}** | **{m['jxl']:.3f}** | **{m['idf']:.3f}** | {m['est']:.3f} | | | |")
+        pooled = sum(b for b, _ in bpp) / sum(p for _, p in bpp)
+        print(f"| **mean** | | **{m['rice']:.3f}** | **{m['jxl']:.3f}** | **{m['idf']:.3f}** | {m['est']:.3f} | | "
+              f"{pooled:.3f} (all pixels) | | |")
     if not args.no_speed:
         sys.path.insert(0, os.path.join(args.corpus, "..", "tools"))
         frame = os.path.join(work, "synth_4144x2068.fits")

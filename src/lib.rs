@@ -6,6 +6,9 @@
 //!   blocks, checksums. Knows nothing of compression.
 //! - [`tile`]: tile geometry, typed pixel buffers, quantization and dither,
 //!   and the binary-table layout of a compressed image.
+//! - [`neural`]: integer networks for the neural codecs: the integer
+//!   semantics, engines (CPU; tch behind a feature), entropy coding from
+//!   integer CDF tables, model files. Knows pixels, not FITS.
 //! - [`codec`]: the codec interface and one module per ZCMPTYPE.
 //! - [`pack`]: whole HDUs and files: compress, decompress, verify, and write
 //!   safely (temporary file, re-read, rename).

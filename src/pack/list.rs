@@ -116,6 +116,18 @@ fn entry_for(hdu: &Hdu) -> ListEntry {
                         info.params.get_text("INNER").unwrap_or("?"),
                         info.params.get_int("PREDAXIS").unwrap_or(3)
                     )
+                } else if info.algorithm.eq_ignore_ascii_case("IDF_1") {
+                    // The model decides whether this HDU can be decoded here
+                    // at all; the device, how fast.
+                    let sha = info.params.get_text("IDFSHA").unwrap_or("?").trim();
+                    let have = crate::neural::store::find(sha).is_some();
+                    format!(
+                        "IDF_1(model={},sha256={},{},device={})",
+                        info.params.get_text("IDFMODEL").unwrap_or("?").trim(),
+                        sha.get(..12).unwrap_or(sha),
+                        if have { "available" } else { "MISSING" },
+                        crate::neural::engine().name()
+                    )
                 } else {
                     info.algorithm
                 };
