@@ -145,7 +145,7 @@ fn real_nets_agree(engine: &dyn Engine, px: &[i32], w: usize, h: usize) {
 const CROPS: &[(&str, usize, usize, usize, usize)] = &[
     ("lco1m_sinistro_elp_fa05_amp3.fits", 200, 150, 96, 80),
     ("orion_ssdsi_m13_blue_0004.fits", 600, 400, 64, 64),
-    ("hst_stis_o4sp040b0_raw_sci1.fits", 0, 0, 44, 62),
+    ("hst_stis_o4sp040b0_raw_sci1.fits", 0, 0, 62, 44),
 ];
 
 #[test]
