@@ -414,16 +414,61 @@ fn common_setup(parsed: &Parsed) -> Result<()> {
     Ok(())
 }
 
-/// `--device auto|cpu|cuda`: the engine of the neural codecs.
+/// `--device auto|cpu|cuda`: the engine of the neural codecs. `auto` takes
+/// the GPU when this build has the `tch` feature and libtorch sees a CUDA
+/// device, else the CPU; every engine computes the same numbers.
 fn set_device(parsed: &Parsed) -> Result<()> {
-    let Some(v) = parsed.value("--device") else {
-        return Ok(());
-    };
+    let v = parsed.value("--device").unwrap_or("auto");
     match v {
-        "auto" | "cpu" => Ok(()),
-        "cuda" => bail!("--device cuda: this build has no GPU engine (it was built without the `tch` cargo feature); use --device cpu or auto"),
+        "cpu" => fpackng::neural::set_engine(&fpackng::neural::Cpu),
+        "cuda" => fpackng::neural::set_engine(cuda_engine()?),
+        "auto" => fpackng::neural::set_engine(auto_engine()),
         _ => bail!("--device takes auto, cpu or cuda, not '{v}'"),
     }
+    Ok(())
+}
+
+#[cfg(feature = "tch")]
+fn cuda_engine() -> Result<&'static dyn fpackng::neural::Engine> {
+    use fpackng::neural::tch_engine::Tch;
+    static CUDA: std::sync::OnceLock<Option<Tch>> = std::sync::OnceLock::new();
+    match CUDA.get_or_init(Tch::cuda) {
+        Some(t) => Ok(t),
+        None => bail!("--device cuda: libtorch sees no CUDA device (is there a GPU, and are libtorch's CUDA libraries on the library path? see docs/neural-gpu.md)"),
+    }
+}
+
+/// `auto` with the tch feature: decide at the first network run, so that
+/// runs without a neural codec never start CUDA.
+#[cfg(feature = "tch")]
+fn auto_engine() -> &'static dyn fpackng::neural::Engine {
+    use fpackng::neural::{Cpu, Engine, Planes};
+    struct Auto;
+    impl Auto {
+        fn pick(&self) -> &'static dyn Engine {
+            static PICK: std::sync::OnceLock<&'static dyn Engine> = std::sync::OnceLock::new();
+            *PICK.get_or_init(|| cuda_engine().unwrap_or(&Cpu))
+        }
+    }
+    impl Engine for Auto {
+        fn run(&self, net: &fpackng::neural::model::Net, inputs: &[&[i32]], refs: &[Option<&[i32]>], h: usize, w: usize) -> Planes {
+            self.pick().run(net, inputs, refs, h, w)
+        }
+        fn name(&self) -> &'static str {
+            self.pick().name()
+        }
+    }
+    &Auto
+}
+
+#[cfg(not(feature = "tch"))]
+fn auto_engine() -> &'static dyn fpackng::neural::Engine {
+    &fpackng::neural::Cpu
+}
+
+#[cfg(not(feature = "tch"))]
+fn cuda_engine() -> Result<&'static dyn fpackng::neural::Engine> {
+    bail!("--device cuda: this build has no GPU engine (it was built without the `tch` cargo feature); use --device cpu or auto")
 }
 
 /// Process every file, reporting each failure and carrying on with the

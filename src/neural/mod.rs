@@ -18,6 +18,8 @@ pub mod model;
 pub mod reference;
 pub mod semantics;
 pub mod store;
+#[cfg(feature = "tch")]
+pub mod tch_engine;
 
 pub use engine::{Cpu, Engine, Planes};
 
