@@ -1,0 +1,107 @@
+"""Run by tests/astropy.rs with the python of a fresh virtual environment in
+which fpackng-astropy was pip-installed. Nothing imports fpackng_astropy
+here: the .pth hook must register the codecs by itself.
+
+usage: astropy_check.py read ORIGINAL PACKED [ORIGINAL PACKED ...]
+       astropy_check.py write CODEC ORIGINAL OUT
+       astropy_check.py unsupported-version PACKED
+       astropy_check.py without-package PACKED
+"""
+
+import sys
+import warnings
+
+import numpy as np
+
+assert "astropy" not in sys.modules, "astropy was imported at start-up"
+mode = sys.argv[1]
+
+
+def images(path):
+    from astropy.io import fits
+
+    hdul = fits.open(path, do_not_scale_image_data=True)
+    return hdul, [h for h in hdul if h.is_image and h.data is not None and h.data.size]
+
+
+if mode == "read":
+    from astropy.io import fits
+
+    args = sys.argv[2:]
+    for original, packed in zip(args[0::2], args[1::2]):
+        hdul_a, a = images(original)
+        hdul_b, b = images(packed)
+        assert len(a) == len(b), (original, len(a), len(b))
+        for x, y in zip(a, b):
+            assert isinstance(y, fits.CompImageHDU), type(y)
+            assert np.array_equal(x.data, y.data), packed
+            assert x.data.dtype.newbyteorder("=") == y.data.dtype.newbyteorder("="), (x.data.dtype, y.data.dtype)
+            ny, nx = x.data.shape
+            for sl in [
+                (slice(10, 40), slice(20, 40)),
+                (slice(1, ny, 3), slice(0, nx, 2)),
+                (slice(ny - 1, ny), slice(None)),
+                (5, slice(3, 9)),
+            ]:
+                assert np.array_equal(x.data[sl], y.section[sl]), (packed, sl)
+        # scaled (physical) values too
+        with fits.open(original) as fa, fits.open(packed) as fb:
+            for x, y in zip([h for h in fa if h.is_image and h.data is not None and h.data.size],
+                            [h for h in fb if h.is_image and h.data is not None and h.data.size]):
+                assert np.array_equal(x.data, y.data), packed
+        print("read ok", packed)
+
+elif mode == "write":
+    from astropy.io import fits
+
+    codec, original, out = sys.argv[2:5]
+    _, a = images(original)
+    hdus = [fits.PrimaryHDU()]
+    for x in a:
+        hdus.append(fits.CompImageHDU(x.data, x.header, compression_type=codec, tile_shape=(17, 40)))
+    fits.HDUList(hdus).writeto(out, overwrite=True)
+    # read back by astropy itself
+    _, b = images(out)
+    for x, y in zip(a, b):
+        assert y._bintable.header["ZCMPTYPE"] == codec
+        assert np.array_equal(x.data, y.data), out
+    # a pixel type the codec cannot code: a clear error, not a silent RICE_1
+    try:
+        fits.CompImageHDU(np.zeros((8, 8), np.float64), compression_type=codec,
+                          quantize_level=0).writeto(out + ".bad", overwrite=True)
+        raise SystemExit("float64 written with " + codec)
+    except (ValueError, RuntimeError) as e:
+        assert codec in str(e), e
+    print("write ok", out)
+
+elif mode == "unsupported-version":
+    import astropy
+
+    astropy.__version__ = "0.0.1"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from astropy.io import fits
+    assert any("supports astropy 8.0.2 only" in str(w.message) for w in caught), [str(w.message) for w in caught]
+    import fpackng_astropy
+
+    try:
+        fpackng_astropy.register()
+        raise SystemExit("registered on an unsupported astropy")
+    except RuntimeError as e:
+        assert "not 0.0.1" in str(e), e
+    try:
+        fits.open(sys.argv[2])[1].data
+        raise SystemExit("read without registration")
+    except ValueError as e:
+        assert "Unrecognized compression type" in str(e), e
+    print("unsupported ok")
+
+elif mode == "without-package":
+    from astropy.io import fits
+
+    try:
+        fits.open(sys.argv[2])[1].data
+        raise SystemExit("astropy read a new algorithm without fpackng_astropy")
+    except ValueError as e:
+        assert "Unrecognized compression type" in str(e), e
+    print("standard error ok")
