@@ -90,7 +90,11 @@ unsafe fn c_str<'a>(ptr: *const c_char, what: &'static str) -> Result<&'a str, S
 ///
 /// # Safety
 /// `ptr` is null or points to `len` readable elements.
-unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &'static str) -> Result<&'a [T], ShimError> {
+unsafe fn slice<'a, T>(
+    ptr: *const T,
+    len: usize,
+    what: &'static str,
+) -> Result<&'a [T], ShimError> {
     if ptr.is_null() {
         return if len == 0 {
             Ok(&[])
@@ -98,8 +102,13 @@ unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &'static str) -> Result<
             Err(ShimError::NullPointer(what))
         };
     }
-    if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
-        return Err(ShimError::BadArgument(format!("{what}: length {len} is impossible")));
+    if len
+        .checked_mul(std::mem::size_of::<T>())
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
+        return Err(ShimError::BadArgument(format!(
+            "{what}: length {len} is impossible"
+        )));
     }
     // Safety: non-null, `len` elements readable by the caller's contract,
     // total size checked above; alignment of T is the caller's (C arrays of
@@ -109,7 +118,11 @@ unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &'static str) -> Result<
 
 /// # Safety
 /// As [`slice`], writable.
-unsafe fn slice_mut<'a>(ptr: *mut u8, len: usize, what: &'static str) -> Result<&'a mut [u8], ShimError> {
+unsafe fn slice_mut<'a>(
+    ptr: *mut u8,
+    len: usize,
+    what: &'static str,
+) -> Result<&'a mut [u8], ShimError> {
     if ptr.is_null() {
         return if len == 0 {
             Ok(&mut [])
@@ -118,7 +131,9 @@ unsafe fn slice_mut<'a>(ptr: *mut u8, len: usize, what: &'static str) -> Result<
         };
     }
     if len > isize::MAX as usize {
-        return Err(ShimError::BadArgument(format!("{what}: length {len} is impossible")));
+        return Err(ShimError::BadArgument(format!(
+            "{what}: length {len} is impossible"
+        )));
     }
     // Safety: non-null, `len` writable bytes by the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })

@@ -81,7 +81,11 @@ impl std::fmt::Display for ShimError {
             ShimError::UnknownCodec(name) => write!(
                 f,
                 "unknown compression type '{name}' (this build knows: {})",
-                codec::REGISTRY.iter().map(|c| c.id()).collect::<Vec<_>>().join(", ")
+                codec::REGISTRY
+                    .iter()
+                    .map(|c| c.id())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             ShimError::Unsupported(m) => write!(f, "unsupported: {m}"),
             ShimError::BufferSize { needed, given } => write!(
@@ -128,7 +132,9 @@ pub fn pixel_type(bitpix: i64) -> Result<PixelType, ShimError> {
 pub fn tile_pixels(shape: &[usize]) -> Result<usize, ShimError> {
     let limits = Limits::default();
     if shape.is_empty() {
-        return Err(ShimError::BadArgument("a tile needs at least one axis".into()));
+        return Err(ShimError::BadArgument(
+            "a tile needs at least one axis".into(),
+        ));
     }
     if shape.len() > limits.max_axes {
         return Err(ShimError::Limit(format!(

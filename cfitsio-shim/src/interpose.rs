@@ -99,9 +99,11 @@ type CompressTileFn = unsafe extern "C" fn(
     *mut c_void,
     *mut c_int,
 ) -> c_int;
-type HeaderSpaceFn = unsafe extern "C" fn(*mut FitsFile, *mut c_int, *mut c_int, *mut c_int) -> c_int;
+type HeaderSpaceFn =
+    unsafe extern "C" fn(*mut FitsFile, *mut c_int, *mut c_int, *mut c_int) -> c_int;
 type ReadRecordFn = unsafe extern "C" fn(*mut FitsFile, c_int, *mut c_char, *mut c_int) -> c_int;
 type PutMessageFn = unsafe extern "C" fn(*const c_char);
+type MarkFn = unsafe extern "C" fn();
 
 /// The next definition of `name` after this library (cfitsio's own), or 0.
 fn next_symbol(name: &CStr, slot: &OnceLock<usize>) -> usize {
@@ -217,7 +219,13 @@ pub unsafe extern "C" fn ffgky(
 ) -> c_int {
     let Some(real) = real!(c"ffgky", FfgkyFn) else {
         // Safety: forwarded contract.
-        return unsafe { fail(status, DATA_DECOMPRESSION_ERR, "libcfitsio's ffgky not found") };
+        return unsafe {
+            fail(
+                status,
+                DATA_DECOMPRESSION_ERR,
+                "libcfitsio's ffgky not found",
+            )
+        };
     };
     // Safety: forwarded to cfitsio with the caller's arguments.
     let result = unsafe { real(fptr, datatype, keyname, value, comm, status) };
@@ -230,7 +238,11 @@ pub unsafe extern "C" fn ffgky(
         return result;
     }
     // Safety: non-null status and NUL-terminated keyname by contract.
-    if unsafe { *status } != 0 || !unsafe { CStr::from_ptr(keyname) }.to_bytes().eq_ignore_ascii_case(b"ZCMPTYPE") {
+    if unsafe { *status } != 0
+        || !unsafe { CStr::from_ptr(keyname) }
+            .to_bytes()
+            .eq_ignore_ascii_case(b"ZCMPTYPE")
+    {
         return result;
     }
     // Safety: cfitsio wrote a NUL-terminated string into `value`.
@@ -276,7 +288,9 @@ unsafe fn read_hdu_state(fptr: *mut FitsFile, zcmptype: &str) -> Result<HduState
             return Err(format!("cannot read header card {n} (status {status})"));
         }
         // Safety: ffgrec wrote a NUL-terminated card into the buffer.
-        let text = unsafe { CStr::from_ptr(buffer.as_ptr()) }.to_string_lossy().into_owned();
+        let text = unsafe { CStr::from_ptr(buffer.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
         cards.push(Card::from_text(&text));
     }
     let header = Header::from_cards(cards);
@@ -286,7 +300,11 @@ unsafe fn read_hdu_state(fptr: *mut FitsFile, zcmptype: &str) -> Result<HduState
     // Quantized floating-point tiles are coded as 32-bit integers; cfitsio
     // tells gunzipped pixel types apart by size only, which is unambiguous
     // for these three types and no others.
-    let pixel_type = if info.quantize.is_some() { PixelType::I32 } else { info.pixel_type };
+    let pixel_type = if info.quantize.is_some() {
+        PixelType::I32
+    } else {
+        info.pixel_type
+    };
     if !matches!(pixel_type, PixelType::U8 | PixelType::I16 | PixelType::I32) {
         return Err(format!(
             "{zcmptype} tiles of BITPIX={} cannot be handed to cfitsio; convert with funpack-ng",
@@ -294,7 +312,10 @@ unsafe fn read_hdu_state(fptr: *mut FitsFile, zcmptype: &str) -> Result<HduState
         ));
     }
     if !codec.supports(pixel_type) || codec.heap_element() != 'B' {
-        return Err(format!("{zcmptype} does not code BITPIX={} tiles", pixel_type.bitpix()));
+        return Err(format!(
+            "{zcmptype} does not code BITPIX={} tiles",
+            pixel_type.bitpix()
+        ));
     }
     let grid = TileGrid::new(&info.axes, &info.tile_axes, &Limits::default(), &context)
         .map_err(|e| e.to_string())?;
@@ -310,10 +331,19 @@ unsafe fn read_hdu_state(fptr: *mut FitsFile, zcmptype: &str) -> Result<HduState
 /// # Safety
 /// cfitsio's contract for `imcomp_get_compressed_image_par`.
 #[no_mangle]
-pub unsafe extern "C" fn imcomp_get_compressed_image_par(fptr: *mut FitsFile, status: *mut c_int) -> c_int {
+pub unsafe extern "C" fn imcomp_get_compressed_image_par(
+    fptr: *mut FitsFile,
+    status: *mut c_int,
+) -> c_int {
     let Some(real) = real!(c"imcomp_get_compressed_image_par", ParseFn) else {
         // Safety: forwarded contract.
-        return unsafe { fail(status, DATA_DECOMPRESSION_ERR, "libcfitsio's parser not found") };
+        return unsafe {
+            fail(
+                status,
+                DATA_DECOMPRESSION_ERR,
+                "libcfitsio's parser not found",
+            )
+        };
     };
     REPLACED.with(|r| r.borrow_mut().take());
     IN_PARSER.with(|d| d.set(d.get() + 1));
@@ -332,6 +362,9 @@ pub unsafe extern "C" fn imcomp_get_compressed_image_par(fptr: *mut FitsFile, st
         return result;
     };
     if status.is_null() || unsafe { *status } != 0 {
+        if let Ok(mut map) = hdus().lock() {
+            map.remove(&key);
+        }
         return result;
     }
     // Safety: the parser succeeded on this fitsfile, so it is open and on
@@ -348,7 +381,13 @@ pub unsafe extern "C" fn imcomp_get_compressed_image_par(fptr: *mut FitsFile, st
                 map.remove(&key);
             }
             // Safety: non-null status checked above.
-            unsafe { fail(status, DATA_DECOMPRESSION_ERR, &format!("{name}: {message}")) }
+            unsafe {
+                fail(
+                    status,
+                    DATA_DECOMPRESSION_ERR,
+                    &format!("{name}: {message}"),
+                )
+            }
         }
     }
 }
@@ -370,39 +409,66 @@ pub unsafe extern "C" fn imcomp_decompress_tile(
 ) -> c_int {
     let Some(real) = real!(c"imcomp_decompress_tile", DecompressTileFn) else {
         // Safety: forwarded contract.
-        return unsafe { fail(status, DATA_DECOMPRESSION_ERR, "libcfitsio's tile decoder not found") };
+        return unsafe {
+            fail(
+                status,
+                DATA_DECOMPRESSION_ERR,
+                "libcfitsio's tile decoder not found",
+            )
+        };
     };
     // Safety: a valid fitsfile by contract.
     let state = unsafe { key_of(fptr) }.and_then(lookup);
     let Some(state) = state else {
         // Safety: forwarded to cfitsio with the caller's arguments.
-        return unsafe { real(fptr, nrow, tilelen, datatype, nullcheck, nulval, buffer, bnullarray, anynul, status) };
+        return unsafe {
+            real(
+                fptr, nrow, tilelen, datatype, nullcheck, nulval, buffer, bnullarray, anynul,
+                status,
+            )
+        };
     };
     let row = usize::try_from(nrow).unwrap_or(0);
     let pixels = usize::try_from(tilelen).unwrap_or(0);
     let previous = CURRENT_TILE.with(|t| t.borrow_mut().replace((state, row, pixels)));
     // Safety: forwarded to cfitsio with the caller's arguments.
-    let result = unsafe { real(fptr, nrow, tilelen, datatype, nullcheck, nulval, buffer, bnullarray, anynul, status) };
+    let result = unsafe {
+        real(
+            fptr, nrow, tilelen, datatype, nullcheck, nulval, buffer, bnullarray, anynul, status,
+        )
+    };
     CURRENT_TILE.with(|t| *t.borrow_mut() = previous);
     result
 }
 
 /// Decodes tile `row` (1-based) of `state` into big-endian pixel bytes.
-fn decode_tile(state: &HduState, row: usize, pixels: usize, bytes: &[u8]) -> Result<Vec<u8>, String> {
+fn decode_tile(
+    state: &HduState,
+    row: usize,
+    pixels: usize,
+    bytes: &[u8],
+) -> Result<Vec<u8>, String> {
     let index = row
         .checked_sub(1)
         .filter(|&i| i < state.grid.n_tiles())
         .ok_or_else(|| format!("row {row} is not a tile of this image"))?;
     let (_, shape) = state.grid.tile_bounds(index);
-    let job = TileJob::new(&state.job_name, state.pixel_type.bitpix(), &shape, &state.params)
-        .map_err(|e| format!("tile {row}: {e}"))?;
+    let job = TileJob::new(
+        &state.job_name,
+        state.pixel_type.bitpix(),
+        &shape,
+        &state.params,
+    )
+    .map_err(|e| format!("tile {row}: {e}"))?;
     if job.pixels != pixels {
         return Err(format!(
             "tile {row}: cfitsio expects {pixels} pixels, the tile grid says {}",
             job.pixels
         ));
     }
-    let decoded = job.decode(bytes).map_err(|e| format!("{} tile {row}: {e}", state.codec.id()))?;
+    let decoded = job
+        .decode(bytes)
+        .map_err(|e| format!("{} tile {row}: {e}", state.codec.id()))?;
     Ok(decoded.to_be_bytes())
 }
 
@@ -420,7 +486,13 @@ pub unsafe extern "C" fn uncompress2mem_from_mem(
 ) -> c_int {
     let Some(real) = real!(c"uncompress2mem_from_mem", GunzipFn) else {
         // Safety: forwarded contract.
-        return unsafe { fail(status, DATA_DECOMPRESSION_ERR, "libcfitsio's gunzip not found") };
+        return unsafe {
+            fail(
+                status,
+                DATA_DECOMPRESSION_ERR,
+                "libcfitsio's gunzip not found",
+            )
+        };
     };
     // Only the integer-pixel path of imcomp_decompress_tile passes a
     // realloc function; the fallback column of unquantizable float tiles
@@ -432,14 +504,39 @@ pub unsafe extern "C" fn uncompress2mem_from_mem(
     };
     let Some((state, row, pixels)) = current else {
         // Safety: forwarded to cfitsio with the caller's arguments.
-        return unsafe { real(input, input_size, buffer, buffer_size, mem_realloc, file_size, status) };
+        return unsafe {
+            real(
+                input,
+                input_size,
+                buffer,
+                buffer_size,
+                mem_realloc,
+                file_size,
+                status,
+            )
+        };
     };
-    if buffer.is_null() || buffer_size.is_null() || file_size.is_null() || status.is_null() || (input.is_null() && input_size > 0) {
+    if buffer.is_null()
+        || buffer_size.is_null()
+        || file_size.is_null()
+        || status.is_null()
+        || (input.is_null() && input_size > 0)
+    {
         // Safety: forwarded contract.
-        return unsafe { fail(status, DATA_DECOMPRESSION_ERR, "null argument to the tile decoder") };
+        return unsafe {
+            fail(
+                status,
+                DATA_DECOMPRESSION_ERR,
+                "null argument to the tile decoder",
+            )
+        };
     }
     // Safety: cfitsio passes `input_size` readable heap bytes.
-    let bytes: &[u8] = if input_size == 0 { &[] } else { unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) } };
+    let bytes: &[u8] = if input_size == 0 {
+        &[]
+    } else {
+        unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
+    };
     let decoded = match decode_tile(&state, row, pixels, bytes) {
         Ok(d) => d,
         // Safety: non-null status.
@@ -462,6 +559,50 @@ pub unsafe extern "C" fn uncompress2mem_from_mem(
     0
 }
 
+/// Whether the current HDU's ZCMPTYPE is still the codec of `state`. An
+/// entry is refreshed whenever an HDU is entered for reading, but a new
+/// compressed HDU being written is never parsed: after a file is closed,
+/// another one opened at the same address must not inherit its entries.
+///
+/// # Safety
+/// `fptr` is a valid open `fitsfile`.
+unsafe fn still_names(fptr: *mut FitsFile, state: &HduState) -> bool {
+    let Some(read) = real!(c"ffgky", FfgkyFn) else {
+        return true;
+    };
+    let mark = real!(c"ffpmrk", MarkFn);
+    let clear_to_mark = real!(c"ffcmrk", MarkFn);
+    if let Some(mark) = mark {
+        // Safety: ffpmrk takes no arguments.
+        unsafe { mark() };
+    }
+    let mut value = [0 as c_char; 72];
+    let mut status = 0;
+    // Safety: valid fitsfile; a FLEN_VALUE buffer; the real ffgky, so the
+    // parser stand-in is not involved.
+    unsafe {
+        read(
+            fptr,
+            TSTRING,
+            c"ZCMPTYPE".as_ptr(),
+            value.as_mut_ptr().cast::<c_void>(),
+            std::ptr::null_mut(),
+            &mut status,
+        )
+    };
+    if status != 0 {
+        // Not ours to complain about: drop the messages since the mark.
+        if let Some(clear) = clear_to_mark {
+            // Safety: ffcmrk takes no arguments.
+            unsafe { clear() };
+        }
+        return false;
+    }
+    // Safety: ffgky wrote a NUL-terminated string.
+    let name = unsafe { CStr::from_ptr(value.as_ptr()) }.to_string_lossy();
+    name.trim().eq_ignore_ascii_case(state.codec.id())
+}
+
 /// # Safety
 /// cfitsio's contract for `imcomp_compress_tile`.
 #[no_mangle]
@@ -478,7 +619,12 @@ pub unsafe extern "C" fn imcomp_compress_tile(
     status: *mut c_int,
 ) -> c_int {
     // Safety: a valid fitsfile by contract.
-    if let Some(state) = unsafe { key_of(fptr) }.and_then(lookup) {
+    let key = unsafe { key_of(fptr) };
+    // Safety: as above; the HDU is the one being written.
+    if let Some(state) = key
+        .and_then(lookup)
+        .filter(|s| unsafe { still_names(fptr, s) })
+    {
         let message = format!(
             "cfitsio cannot write {} tiles; write with fpack-ng (or astropy with fpackng_astropy)",
             state.codec.id()
@@ -488,8 +634,18 @@ pub unsafe extern "C" fn imcomp_compress_tile(
     }
     let Some(real) = real!(c"imcomp_compress_tile", CompressTileFn) else {
         // Safety: forwarded contract.
-        return unsafe { fail(status, DATA_COMPRESSION_ERR, "libcfitsio's tile encoder not found") };
+        return unsafe {
+            fail(
+                status,
+                DATA_COMPRESSION_ERR,
+                "libcfitsio's tile encoder not found",
+            )
+        };
     };
     // Safety: forwarded to cfitsio with the caller's arguments.
-    unsafe { real(fptr, row, datatype, tiledata, tilelen, nx, ny, nullcheck, nullval, status) }
+    unsafe {
+        real(
+            fptr, row, datatype, tiledata, tilelen, nx, ny, nullcheck, nullval, status,
+        )
+    }
 }

@@ -18,7 +18,10 @@ fn venv_with_package(dir: &Path) -> PathBuf {
     let (ok, _, err) = run(Command::new("python3")
         .args(["-m", "venv", "--system-site-packages"])
         .arg(&venv));
-    assert!(ok, "python3 -m venv failed (Debian: apt-get install python3-venv):\n{err}");
+    assert!(
+        ok,
+        "python3 -m venv failed (Debian: apt-get install python3-venv):\n{err}"
+    );
     let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("python");
     // Built from a copy: pip must not leave build/ or *.egg-info in the checkout.
     let copy = dir.join("package");
@@ -68,8 +71,14 @@ fn astropy_reads_and_writes_new_codecs_after_pip_install() {
             );
             // funpack-ng (the library) reads it back...
             let restored = dir.join(format!("ng-{codec}-{name}"));
-            decompress_file(&written, &restored, &DecompressOptions::default(), true, InputAfter::Keep)
-                .unwrap_or_else(|e| panic!("funpack-ng on astropy's {codec} {name}: {e}"));
+            decompress_file(
+                &written,
+                &restored,
+                &DecompressOptions::default(),
+                true,
+                InputAfter::Keep,
+            )
+            .unwrap_or_else(|e| panic!("funpack-ng on astropy's {codec} {name}: {e}"));
             assert_same_images(&frame(name), &restored);
             // ...and so does Debian's funpack with the shim.
             let restored = dir.join(format!("funpack-{codec}-{name}"));
@@ -78,17 +87,27 @@ fn astropy_reads_and_writes_new_codecs_after_pip_install() {
                 .arg("-O")
                 .arg(&restored)
                 .arg(&written));
-            assert!(ok, "shimmed funpack on astropy's {codec} {name}: {out}{err}");
+            assert!(
+                ok,
+                "shimmed funpack on astropy's {codec} {name}: {out}{err}"
+            );
             assert_same_images(&frame(name), &restored);
         }
 
         let packed = dir.join(format!("{codec}-{}.fz", FRAMES[1].0));
-        let (ok, out, err) = run(Command::new(&python).arg(&script).arg("unsupported-version").arg(&packed));
+        let (ok, out, err) = run(Command::new(&python)
+            .arg(&script)
+            .arg("unsupported-version")
+            .arg(&packed));
         assert!(ok, "unsupported astropy version:\n{out}\n{err}");
         // The system python has no fpackng_astropy: astropy's standard error.
-        let (importable, _, _) = run(Command::new("python3").args(["-c", "import fpackng_astropy"]));
+        let (importable, _, _) =
+            run(Command::new("python3").args(["-c", "import fpackng_astropy"]));
         if !importable {
-            let (ok, out, err) = run(Command::new("python3").arg(&script).arg("without-package").arg(&packed));
+            let (ok, out, err) = run(Command::new("python3")
+                .arg(&script)
+                .arg("without-package")
+                .arg(&packed));
             assert!(ok, "astropy without the package:\n{out}\n{err}");
         }
     }

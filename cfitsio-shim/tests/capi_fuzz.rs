@@ -27,12 +27,26 @@ const GUARD: u8 = 0xA5;
 
 fn default_params(name: &CString, bitpix: i32) -> Vec<Param> {
     let mut params = vec![
-        Param { name: [0; 72], kind: 0, int_value: 0, float_value: 0.0, text_value: [0; 72] };
+        Param {
+            name: [0; 72],
+            kind: 0,
+            int_value: 0,
+            float_value: 0.0,
+            text_value: [0; 72]
+        };
         32
     ];
     let mut count = 0usize;
     // Safety: valid pointers and capacity.
-    let rc = unsafe { fpng_default_params(name.as_ptr(), bitpix, params.as_mut_ptr(), params.len(), &mut count) };
+    let rc = unsafe {
+        fpng_default_params(
+            name.as_ptr(),
+            bitpix,
+            params.as_mut_ptr(),
+            params.len(),
+            &mut count,
+        )
+    };
     if rc != 0 {
         return Vec::new();
     }
@@ -40,14 +54,29 @@ fn default_params(name: &CString, bitpix: i32) -> Vec<Param> {
     params
 }
 
-fn encode(name: &CString, bitpix: i32, shape: &[usize], params: &[Param], pixels: &[u8]) -> Result<Vec<u8>, i32> {
+fn encode(
+    name: &CString,
+    bitpix: i32,
+    shape: &[usize],
+    params: &[Param],
+    pixels: &[u8],
+) -> Result<Vec<u8>, i32> {
     let mut out = vec![0u8; pixels.len() * 2 + 4096];
     let mut size = 0usize;
     // Safety: every pointer is valid for the size given with it.
     let rc = unsafe {
         fpng_encode_tile(
-            name.as_ptr(), bitpix, shape.as_ptr(), shape.len(), params.as_ptr(), params.len(),
-            pixels.as_ptr().cast::<c_void>(), pixels.len(), out.as_mut_ptr(), out.len(), &mut size,
+            name.as_ptr(),
+            bitpix,
+            shape.as_ptr(),
+            shape.len(),
+            params.as_ptr(),
+            params.len(),
+            pixels.as_ptr().cast::<c_void>(),
+            pixels.len(),
+            out.as_mut_ptr(),
+            out.len(),
+            &mut size,
         )
     };
     if rc != 0 {
@@ -58,23 +87,44 @@ fn encode(name: &CString, bitpix: i32, shape: &[usize], params: &[Param], pixels
 }
 
 /// Decodes into a buffer with guard bytes after it; checks they survive.
-fn decode(name: &CString, bitpix: i32, shape: &[usize], params: &[Param], data: &[u8], size: usize) -> (i32, Vec<u8>) {
+fn decode(
+    name: &CString,
+    bitpix: i32,
+    shape: &[usize],
+    params: &[Param],
+    data: &[u8],
+    size: usize,
+) -> (i32, Vec<u8>) {
     let mut out = vec![GUARD; size + 64];
     // Safety: every pointer is valid for the size given with it.
     let rc = unsafe {
         fpng_decode_tile(
-            name.as_ptr(), bitpix, shape.as_ptr(), shape.len(), params.as_ptr(), params.len(),
-            data.as_ptr(), data.len(), out.as_mut_ptr().cast::<c_void>(), size,
+            name.as_ptr(),
+            bitpix,
+            shape.as_ptr(),
+            shape.len(),
+            params.as_ptr(),
+            params.len(),
+            data.as_ptr(),
+            data.len(),
+            out.as_mut_ptr().cast::<c_void>(),
+            size,
         )
     };
-    assert!(out[size..].iter().all(|&b| b == GUARD), "decode wrote past its buffer");
+    assert!(
+        out[size..].iter().all(|&b| b == GUARD),
+        "decode wrote past its buffer"
+    );
     out.truncate(size);
     (rc, out)
 }
 
 #[test]
 fn round_trips_and_damaged_tiles_for_every_codec() {
-    let rounds: u64 = std::env::var("FPACKNG_FUZZ_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
+    let rounds: u64 = std::env::var("FPACKNG_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for codec in REGISTRY {
         let name = CString::new(codec.id()).unwrap();
@@ -91,12 +141,30 @@ fn round_trips_and_damaged_tiles_for_every_codec() {
                 let bits = 1 + rng.below(14);
                 let spread = 1 + rng.below(1 << bits);
                 let pixels: Vec<u8> = match pixel_type {
-                    fpackng::tile::PixelType::U8 => (0..bytes).map(|_| rng.below(spread.min(256)) as u8).collect(),
-                    fpackng::tile::PixelType::I16 => (0..bytes / 2).flat_map(|_| ((rng.below(spread) as i64 - (spread / 2) as i64) as i16).to_ne_bytes()).collect(),
-                    fpackng::tile::PixelType::I32 => (0..bytes / 4).flat_map(|_| ((rng.below(spread) as i64 - (spread / 2) as i64) as i32).to_ne_bytes()).collect(),
-                    fpackng::tile::PixelType::I64 => (0..bytes / 8).flat_map(|_| (rng.below(spread) as i64 - (spread / 2) as i64).to_ne_bytes()).collect(),
-                    fpackng::tile::PixelType::F32 => (0..bytes / 4).flat_map(|_| (rng.below(spread) as f32 * 0.25).to_ne_bytes()).collect(),
-                    fpackng::tile::PixelType::F64 => (0..bytes / 8).flat_map(|_| (rng.below(spread) as f64 * 0.125).to_ne_bytes()).collect(),
+                    fpackng::tile::PixelType::U8 => (0..bytes)
+                        .map(|_| rng.below(spread.min(256)) as u8)
+                        .collect(),
+                    fpackng::tile::PixelType::I16 => (0..bytes / 2)
+                        .flat_map(|_| {
+                            ((rng.below(spread) as i64 - (spread / 2) as i64) as i16).to_ne_bytes()
+                        })
+                        .collect(),
+                    fpackng::tile::PixelType::I32 => (0..bytes / 4)
+                        .flat_map(|_| {
+                            ((rng.below(spread) as i64 - (spread / 2) as i64) as i32).to_ne_bytes()
+                        })
+                        .collect(),
+                    fpackng::tile::PixelType::I64 => (0..bytes / 8)
+                        .flat_map(|_| {
+                            (rng.below(spread) as i64 - (spread / 2) as i64).to_ne_bytes()
+                        })
+                        .collect(),
+                    fpackng::tile::PixelType::F32 => (0..bytes / 4)
+                        .flat_map(|_| (rng.below(spread) as f32 * 0.25).to_ne_bytes())
+                        .collect(),
+                    fpackng::tile::PixelType::F64 => (0..bytes / 8)
+                        .flat_map(|_| (rng.below(spread) as f64 * 0.125).to_ne_bytes())
+                        .collect(),
                 };
                 let coded = match encode(&name, bitpix as i32, &shape, &params, &pixels) {
                     Ok(c) => c,
@@ -108,7 +176,11 @@ fn round_trips_and_damaged_tiles_for_every_codec() {
                 };
                 let (rc, back) = decode(&name, bitpix as i32, &shape, &params, &coded, bytes);
                 assert_eq!(rc, 0, "{} BITPIX {bitpix} {shape:?}", codec.id());
-                assert!(back == pixels, "{} BITPIX {bitpix} {shape:?}: round trip differs", codec.id());
+                assert!(
+                    back == pixels,
+                    "{} BITPIX {bitpix} {shape:?}: round trip differs",
+                    codec.id()
+                );
                 round_trips += 1;
 
                 // Damaged tiles: truncations, flipped bytes, random garbage.
@@ -146,12 +218,20 @@ fn random_arguments_never_crash() {
     let names: Vec<CString> = REGISTRY
         .iter()
         .map(|c| CString::new(c.id()).unwrap())
-        .chain(["", "JXL_2", "rice_one", "GZIP_1 "].iter().map(|s| CString::new(*s).unwrap()))
+        .chain(
+            ["", "JXL_2", "rice_one", "GZIP_1 "]
+                .iter()
+                .map(|s| CString::new(*s).unwrap()),
+        )
         .collect();
     let garbage: Vec<u8> = (0..4096).map(|_| rng.next() as u8).collect();
     for _ in 0..3000 {
         let name = &names[rng.below(names.len() as u64) as usize];
-        let name_ptr: *const c_char = if rng.below(20) == 0 { std::ptr::null() } else { name.as_ptr() };
+        let name_ptr: *const c_char = if rng.below(20) == 0 {
+            std::ptr::null()
+        } else {
+            name.as_ptr()
+        };
         let bitpix = [8, 16, 32, 64, -32, -64, 0, 7, -16, i32::MIN][rng.below(10) as usize];
         let ndim = rng.below(4) as usize;
         let shape: Vec<usize> = (0..ndim)
@@ -162,13 +242,32 @@ fn random_arguments_never_crash() {
                 _ => 1 + rng.below(50) as usize,
             })
             .collect();
-        let shape_ptr = if rng.below(15) == 0 { std::ptr::null() } else { shape.as_ptr() };
+        let shape_ptr = if rng.below(15) == 0 {
+            std::ptr::null()
+        } else {
+            shape.as_ptr()
+        };
         let mut params = vec![
-            Param { name: [0; 72], kind: 0, int_value: 0, float_value: 0.0, text_value: [0; 72] };
+            Param {
+                name: [0; 72],
+                kind: 0,
+                int_value: 0,
+                float_value: 0.0,
+                text_value: [0; 72]
+            };
             rng.below(4) as usize
         ];
         for p in &mut params {
-            let names = ["JXLVER", "OFFSET", "EFFORT", "BLOCKSIZE", "BYTEPIX", "SCALE", "SMOOTH", "NOISEBIT"];
+            let names = [
+                "JXLVER",
+                "OFFSET",
+                "EFFORT",
+                "BLOCKSIZE",
+                "BYTEPIX",
+                "SCALE",
+                "SMOOTH",
+                "NOISEBIT",
+            ];
             let pick = names[rng.below(names.len() as u64) as usize];
             for (d, s) in p.name.iter_mut().zip(pick.bytes()) {
                 *d = s as c_char;
@@ -186,30 +285,57 @@ fn random_arguments_never_crash() {
         // Safety: every non-null pointer is valid for the size given with it.
         let rc = unsafe {
             fpng_decode_tile(
-                name_ptr, bitpix, shape_ptr, shape.len(), params.as_ptr(), params.len(),
-                garbage.as_ptr(), data_len, out.as_mut_ptr().cast::<c_void>(), out_size,
+                name_ptr,
+                bitpix,
+                shape_ptr,
+                shape.len(),
+                params.as_ptr(),
+                params.len(),
+                garbage.as_ptr(),
+                data_len,
+                out.as_mut_ptr().cast::<c_void>(),
+                out_size,
             )
         };
         assert!(rc <= 0);
-        assert!(out[out_size..].iter().all(|&b| b == GUARD), "wrote past the buffer");
+        assert!(
+            out[out_size..].iter().all(|&b| b == GUARD),
+            "wrote past the buffer"
+        );
         let mut size = 0usize;
         let in_len = rng.below(2048) as usize;
         // Safety: as above.
         let rc = unsafe {
             fpng_encode_tile(
-                name_ptr, bitpix, shape_ptr, shape.len(), params.as_ptr(), params.len(),
-                garbage.as_ptr().cast::<c_void>(), in_len, out.as_mut_ptr(), out_size, &mut size,
+                name_ptr,
+                bitpix,
+                shape_ptr,
+                shape.len(),
+                params.as_ptr(),
+                params.len(),
+                garbage.as_ptr().cast::<c_void>(),
+                in_len,
+                out.as_mut_ptr(),
+                out_size,
+                &mut size,
             )
         };
         assert!(rc <= 0);
-        assert!(out[out_size..].iter().all(|&b| b == GUARD), "wrote past the buffer");
+        assert!(
+            out[out_size..].iter().all(|&b| b == GUARD),
+            "wrote past the buffer"
+        );
         if rc == 0 {
             assert!(size <= out_size);
         }
         let mut message = [0 as c_char; 8];
         // Safety: 8 writable bytes.
         let full = unsafe { fpng_last_error(message.as_mut_ptr(), message.len()) };
-        assert_eq!(rc != 0, full > 0, "an error without a message, or a message without an error");
+        assert_eq!(
+            rc != 0,
+            full > 0,
+            "an error without a message, or a message without an error"
+        );
         assert!(message.contains(&0));
     }
 }

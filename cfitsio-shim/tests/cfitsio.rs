@@ -19,7 +19,9 @@ fn with_shim(program: impl AsRef<std::ffi::OsStr>) -> Command {
 
 /// Compiles tests/c/NAME.c with gcc against Debian's libcfitsio.
 fn compile_c(name: &str, dir: &Path, extra: &[&str]) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c").join(format!("{name}.c"));
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/c")
+        .join(format!("{name}.c"));
     let exe = dir.join(name);
     let (ok, _, err) = run(Command::new("gcc")
         .arg("-O1")
@@ -68,7 +70,10 @@ fn debian_funpack_and_fitsverify_read_new_codecs_only_with_the_shim() {
                 "unexpected funpack error: {out}{err}"
             );
             let (_, out, _) = run(Command::new("fitsverify").arg(&packed));
-            assert!(!out.contains(" 0 error(s)"), "fitsverify without the shim: {out}");
+            assert!(
+                !out.contains(" 0 error(s)"),
+                "fitsverify without the shim: {out}"
+            );
 
             // With it: identical pixels, a clean verification.
             let restored = dir.join(format!("restored-{codec}-{name}"));
@@ -76,7 +81,10 @@ fn debian_funpack_and_fitsverify_read_new_codecs_only_with_the_shim() {
             assert!(ok, "shimmed funpack failed on {codec} {name}: {out}{err}");
             assert_same_images(&original, &restored);
             let (ok, out, err) = run(with_shim("fitsverify").arg(&packed));
-            assert!(ok && out.contains(" 0 error(s)"), "shimmed fitsverify on {codec} {name}:\n{out}{err}");
+            assert!(
+                ok && out.contains(" 0 error(s)"),
+                "shimmed fitsverify on {codec} {name}:\n{out}{err}"
+            );
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -86,7 +94,13 @@ fn debian_funpack_and_fitsverify_read_new_codecs_only_with_the_shim() {
 fn c_program_reads_whole_images_and_sections_identically() {
     let dir = scratch("cprogram");
     let reader = compile_c("read_image", &dir, &["-lcfitsio"]);
-    let sections = ["", "[10:40,20:40]", "[1:44:3,5:40:2]", "[44:1,44:1]", "[7:7,9:9]"];
+    let sections = [
+        "",
+        "[10:40,20:40]",
+        "[1:44:3,5:40:2]",
+        "[44:1,44:1]",
+        "[7:7,9:9]",
+    ];
     for codec in NEW_CODECS {
         for (name, tile) in FRAMES {
             let original = frame(name);
@@ -103,8 +117,14 @@ fn c_program_reads_whole_images_and_sections_identically() {
                 let (ok, out_b, err) = run(with_shim(&reader).arg(&spec_b).arg(&actual));
                 assert!(ok, "shimmed read of {spec_b}: {err}");
                 assert_eq!(out_a, out_b, "{spec_b}");
-                let (x, y) = (std::fs::read(&expected).unwrap(), std::fs::read(&actual).unwrap());
-                assert!(!x.is_empty() && x == y, "{spec_b}: values differ from {spec_a}");
+                let (x, y) = (
+                    std::fs::read(&expected).unwrap(),
+                    std::fs::read(&actual).unwrap(),
+                );
+                assert!(
+                    !x.is_empty() && x == y,
+                    "{spec_b}: values differ from {spec_a}"
+                );
             }
         }
     }
@@ -120,10 +140,33 @@ fn writing_a_new_codec_through_cfitsio_is_refused_and_leaves_the_file_intact() {
         let packed = dir.join(format!("{codec}.fz"));
         compress(&frame(name), &packed, codec, tile);
         let before = std::fs::read(&packed).unwrap();
-        let (ok, _, err) = run(with_shim(&reader).arg("--write").arg(format!("{}[1]", packed.display())));
+        let (ok, _, err) = run(with_shim(&reader)
+            .arg("--write")
+            .arg(format!("{}[1]", packed.display())));
         assert!(!ok, "cfitsio wrote into a {codec} image");
         assert!(err.contains("fpack-ng shim"), "no shim message: {err}");
-        assert_eq!(std::fs::read(&packed).unwrap(), before, "{codec} file changed");
+        assert_eq!(
+            std::fs::read(&packed).unwrap(),
+            before,
+            "{codec} file changed"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn standard_writes_still_work_under_the_shim_after_reading_a_new_codec() {
+    let dir = scratch("cnext");
+    let reader = compile_c("read_image", &dir, &["-lcfitsio"]);
+    for codec in NEW_CODECS {
+        let (name, tile) = FRAMES[1];
+        let packed = dir.join(format!("{codec}.fz"));
+        compress(&frame(name), &packed, codec, tile);
+        let (ok, out, err) = run(with_shim(&reader)
+            .arg("--then-rice")
+            .arg(format!("{}[1]", packed.display()))
+            .arg(dir.join("rice.fz")));
+        assert!(ok && out.contains("identical"), "{codec}:\n{out}{err}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -137,12 +180,20 @@ fn c_api_from_c_survives_misuse() {
     let exe = compile_c(
         "api_misuse",
         &dir,
-        &[&include, &format!("-L{lib_dir}"), &format!("-Wl,-rpath,{lib_dir}"), "-lfpackng_shim"],
+        &[
+            &include,
+            &format!("-L{lib_dir}"),
+            &format!("-Wl,-rpath,{lib_dir}"),
+            "-lfpackng_shim",
+        ],
     );
     let (ok, out, err) = run(Command::new(&exe).args(NEW_CODECS));
     assert!(ok && out.contains("ok"), "api_misuse:\n{out}\n{err}");
     for codec in NEW_CODECS {
-        assert!(out.contains(&format!("{codec} (new)")), "{codec} not listed:\n{out}");
+        assert!(
+            out.contains(&format!("{codec} (new)")),
+            "{codec} not listed:\n{out}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

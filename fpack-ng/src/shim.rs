@@ -41,7 +41,9 @@ pub fn shim_library() -> Result<PathBuf> {
         return Ok(path);
     }
     let exe = std::env::current_exe()?;
-    let dir = exe.parent().ok_or_else(|| anyhow!("no directory for {}", exe.display()))?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| anyhow!("no directory for {}", exe.display()))?;
     let candidates = [
         dir.join(LIBRARY),
         dir.join("../lib/fpack-ng").join(LIBRARY),
@@ -87,7 +89,11 @@ fn run(args: &[String]) -> Result<i32> {
     match first {
         None | Some("-H") | Some("-h") | Some("--help") => {
             print!("{SHIM_USAGE}");
-            Ok(if first.is_none() { crate::EXIT_USAGE } else { crate::EXIT_OK })
+            Ok(if first.is_none() {
+                crate::EXIT_USAGE
+            } else {
+                crate::EXIT_OK
+            })
         }
         Some("--path") => {
             println!("{}", shim_library()?.display());
@@ -98,7 +104,11 @@ fn run(args: &[String]) -> Result<i32> {
             Ok(crate::EXIT_OK)
         }
         Some(_) => {
-            let command = if first == Some("--") { &args[1..] } else { args };
+            let command = if first == Some("--") {
+                &args[1..]
+            } else {
+                args
+            };
             let Some((program, rest)) = command.split_first() else {
                 print!("{SHIM_USAGE}");
                 return Ok(crate::EXIT_USAGE);

@@ -23,17 +23,31 @@ fn scratch() -> PathBuf {
 
 #[test]
 fn print_and_path_name_the_built_library() {
-    let out = Command::new(FPACK_NG).args(["shim", "--path"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(FPACK_NG)
+        .args(["shim", "--path"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    assert!(path.is_file() && path.ends_with("libfpackng_shim.so"), "{}", path.display());
+    assert!(
+        path.is_file() && path.ends_with("libfpackng_shim.so"),
+        "{}",
+        path.display()
+    );
 
     let out = Command::new(FPACK_NG)
         .args(["shim", "--print"])
         .env("LD_PRELOAD", "")
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("LD_PRELOAD={}\n", path.display()));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("LD_PRELOAD={}\n", path.display())
+    );
 
     let out = Command::new(FPACK_NG)
         .args(["shim", "--path"])
@@ -62,9 +76,18 @@ fn shim_runs_debian_funpack_on_a_jxl_file() {
         .arg(&packed)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let by_ng = dir.join("ng.fits");
-    let status = Command::new(FUNPACK_NG).arg("-O").arg(&by_ng).arg(&packed).status().unwrap();
+    let status = Command::new(FUNPACK_NG)
+        .arg("-O")
+        .arg(&by_ng)
+        .arg(&packed)
+        .status()
+        .unwrap();
     assert!(status.success());
     // funpack-ng and the shimmed funpack restore the same file as the
     // original frame: compare the data units (headers differ in comments).
@@ -75,7 +98,10 @@ fn shim_runs_debian_funpack_on_a_jxl_file() {
     assert_eq!(fpackng_image(&b), fpackng_image(&original));
 
     // A missing program: a clear error and a failure status.
-    let out = Command::new(FPACK_NG).args(["shim", "--", "no-such-program-xyz"]).output().unwrap();
+    let out = Command::new(FPACK_NG)
+        .args(["shim", "--", "no-such-program-xyz"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-program-xyz"));
     let _ = std::fs::remove_dir_all(&dir);

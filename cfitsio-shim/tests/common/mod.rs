@@ -29,17 +29,23 @@ pub const FRAMES: &[(&str, &[usize])] = &[
 /// target/<profile>: the test executable lives in target/<profile>/deps.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 /// The cdylib built with this test (cargo builds both crate types; it
 /// copies the library up from deps/ only when it is a requested target).
 pub fn shim_library() -> PathBuf {
     let dir = target_dir();
-    [dir.join("libfpackng_shim.so"), dir.join("deps/libfpackng_shim.so")]
-        .into_iter()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("libfpackng_shim.so was not built in {}", dir.display()))
+    [
+        dir.join("libfpackng_shim.so"),
+        dir.join("deps/libfpackng_shim.so"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .unwrap_or_else(|| panic!("libfpackng_shim.so was not built in {}", dir.display()))
 }
 
 pub fn corpus_dir() -> PathBuf {
@@ -94,18 +100,32 @@ pub fn assert_same_images(original: &Path, restored: &Path) {
     let a = image_units(original);
     let b = image_units(restored);
     assert!(!a.is_empty(), "{} has no image", original.display());
-    assert_eq!(a.len(), b.len(), "number of images in {}", restored.display());
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "number of images in {}",
+        restored.display()
+    );
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert_eq!((&x.0, x.1), (&y.0, y.1), "image {i} shape/BITPIX in {}", restored.display());
-        assert!(x.2 == y.2, "image {i} pixels differ in {}", restored.display());
+        assert_eq!(
+            (&x.0, x.1),
+            (&y.0, y.1),
+            "image {i} shape/BITPIX in {}",
+            restored.display()
+        );
+        assert!(
+            x.2 == y.2,
+            "image {i} pixels differ in {}",
+            restored.display()
+        );
     }
 }
 
 /// Runs a command, returning (success, stdout, stderr).
 pub fn run(command: &mut Command) -> (bool, String, String) {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e} (scripts/install-deps.sh installs it)"));
+    let out = command.output().unwrap_or_else(|e| {
+        panic!("cannot run {command:?}: {e} (scripts/install-deps.sh installs it)")
+    });
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
