@@ -108,6 +108,8 @@ impl From<CodecError> for ShimError {
             CodecError::Corrupt(m) => ShimError::Corrupt(m),
             CodecError::Unsupported(m) => ShimError::Unsupported(m),
             CodecError::BadParameter(m) => ShimError::BadParameter(m),
+            // The HDU names a model (IDF_1's IDFSHA) this build cannot find.
+            e @ CodecError::ModelUnavailable { .. } => ShimError::BadParameter(e.to_string()),
             other => ShimError::Corrupt(other.to_string()),
         }
     }

@@ -56,7 +56,7 @@ fn astropy_reads_and_writes_new_codecs_after_pip_install() {
         assert!(ok, "astropy read {codec}:\n{out}\n{err}");
         assert_eq!(out.matches("read ok").count(), FRAMES.len(), "{out}");
 
-        for (name, _) in FRAMES {
+        for name in WRITE_FRAMES.iter().map(|&i| FRAMES[i].0) {
             let written = dir.join(format!("astropy-{codec}-{name}.fz"));
             let (ok, out, err) = run(Command::new(&python)
                 .arg(&script)

@@ -13,8 +13,13 @@ use fpackng::pack::{compress_file, CompressOptions, Tiling};
 use fpackng::Limits;
 
 /// The new codecs (not known to cfitsio or astropy) every interop test runs
-/// over. Add a codec here when it lands in the registry (IDF_1 next).
-pub const NEW_CODECS: &[&str] = &["JXL_1"];
+/// over: add a codec here when it lands in the registry.
+pub const NEW_CODECS: &[&str] = &["JXL_1", "IDF_1"];
+
+/// Frames astropy writes with each new codec in tests/astropy.rs (indices
+/// into FRAMES: a BSCALE/BZERO frame and a multi-extension uint16 file;
+/// writing goes through the encoder, the slow direction of IDF_1).
+pub const WRITE_FRAMES: &[usize] = &[0, 2];
 
 /// Corpus frames used by the interop tests (small ones: the tests run the
 /// real programs on each): file name and a tile shape that cuts the image
