@@ -369,7 +369,13 @@ pub unsafe extern "C" fn imcomp_get_compressed_image_par(
     }
     // Safety: the parser succeeded on this fitsfile, so it is open and on
     // the compressed HDU.
-    match unsafe { read_hdu_state(fptr, &name) } {
+    // A panic must not unwind into cfitsio's C frames (it would abort the
+    // program): it becomes an error status like any other failure.
+    let state = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+        read_hdu_state(fptr, &name)
+    }))
+    .unwrap_or_else(|_| Err("internal error while reading the header".to_string()));
+    match state {
         Ok(state) => {
             if let Ok(mut map) = hdus().lock() {
                 map.insert(key, Arc::new(state));
@@ -537,7 +543,11 @@ pub unsafe extern "C" fn uncompress2mem_from_mem(
     } else {
         unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
     };
-    let decoded = match decode_tile(&state, row, pixels, bytes) {
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_tile(&state, row, pixels, bytes)
+    }))
+    .unwrap_or_else(|_| Err(format!("internal error decoding tile {row}")));
+    let decoded = match decoded {
         Ok(d) => d,
         // Safety: non-null status.
         Err(message) => return unsafe { fail(status, DATA_DECOMPRESSION_ERR, &message) },

@@ -171,6 +171,74 @@ fn standard_writes_still_work_under_the_shim_after_reading_a_new_codec() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Byte range of the heap of the first compressed HDU.
+fn heap_range(path: &Path) -> std::ops::Range<usize> {
+    let file = std::fs::File::open(path).unwrap();
+    let len = file.metadata().unwrap().len();
+    let mut reader = FitsReader::new(std::io::BufReader::new(file), Default::default(), Some(len));
+    let mut offset = 0;
+    while let Some(hdu) = reader.next_hdu().unwrap() {
+        offset += hdu.raw_header.len();
+        if hdu.kind() == HduKind::CompressedImage {
+            let table = (hdu.header.get_int("NAXIS1").unwrap()
+                * hdu.header.get_int("NAXIS2").unwrap()) as usize;
+            let heap_start = hdu.header.get_int("THEAP").map_or(table, |t| t as usize);
+            let heap_len = hdu.header.get_int("PCOUNT").unwrap() as usize;
+            return offset + heap_start..offset + heap_start + heap_len;
+        }
+        offset += hdu.data.len();
+    }
+    panic!("no compressed HDU in {}", path.display())
+}
+
+#[test]
+fn damaged_tiles_give_cfitsio_errors_not_crashes() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = scratch("damaged");
+    for codec in NEW_CODECS {
+        let (name, tile) = FRAMES[0];
+        let packed = dir.join(format!("{codec}.fz"));
+        compress(&frame(name), &packed, codec, tile);
+        let heap = heap_range(&packed);
+        let pristine = std::fs::read(&packed).unwrap();
+        for (k, fraction) in [0.0, 0.3, 0.55, 0.9].iter().enumerate() {
+            let mut bytes = pristine.clone();
+            let at = heap.start + ((heap.len() - 64) as f64 * fraction) as usize;
+            for b in &mut bytes[at..at + 48] {
+                *b ^= 0xA7;
+            }
+            let damaged = dir.join(format!("{codec}-damaged{k}.fz"));
+            std::fs::write(&damaged, &bytes).unwrap();
+            let out = with_shim("funpack")
+                .arg("-O")
+                .arg(dir.join("x.fits"))
+                .arg(&damaged)
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                out.status.signal(),
+                None,
+                "funpack crashed on damaged {codec} ({k}): {text}"
+            );
+            assert!(
+                !out.status.success(),
+                "funpack accepted damaged {codec} ({k})"
+            );
+            assert!(
+                text.contains("fpack-ng shim") && text.contains(codec),
+                "{codec} ({k}): {text}"
+            );
+            let _ = std::fs::remove_file(dir.join("x.fits"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn c_api_from_c_survives_misuse() {
     let dir = scratch("capi");
