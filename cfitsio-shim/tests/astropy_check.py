@@ -3,7 +3,7 @@ which fpackng-astropy was pip-installed. Nothing imports fpackng_astropy
 here: the .pth hook must register the codecs by itself.
 
 usage: astropy_check.py read ORIGINAL PACKED [ORIGINAL PACKED ...]
-       astropy_check.py write CODEC ORIGINAL OUT
+       astropy_check.py write CODEC TILE ORIGINAL OUT   (TILE: numpy order, a,b,...)
        astropy_check.py unsupported-version PACKED
        astropy_check.py without-package PACKED
 """
@@ -50,12 +50,12 @@ if mode == "read":
             assert isinstance(y, fits.CompImageHDU), type(y)
             assert np.array_equal(x.data, y.data), packed
             assert x.data.dtype.newbyteorder("=") == y.data.dtype.newbyteorder("="), (x.data.dtype, y.data.dtype)
-            ny, nx = x.data.shape
+            shape = x.data.shape
             for sl in [
-                (slice(10, 40), slice(20, 40)),
-                (slice(1, ny, 3), slice(0, nx, 2)),
-                (slice(ny - 1, ny), slice(None)),
-                (5, slice(3, 9)),
+                tuple(slice(n // 4, n - n // 3) for n in shape),
+                tuple(slice(1, n, 3) for n in shape),
+                tuple(slice(n - 1, n) for n in shape[:-1]) + (slice(None),),
+                (min(5, shape[0] - 1),) + tuple(slice(3, 9) for n in shape[1:]),
             ]:
                 assert np.array_equal(x.data[sl], y.section[sl]), (packed, sl)
         # scaled (physical) values too
@@ -68,11 +68,12 @@ if mode == "read":
 elif mode == "write":
     from astropy.io import fits
 
-    codec, original, out = sys.argv[2:5]
+    codec, tile, original, out = sys.argv[2:6]
+    tile = tuple(int(t) for t in tile.split(","))
     _, a = images(original)
     hdus = [fits.PrimaryHDU()]
     for x in a:
-        hdus.append(fits.CompImageHDU(x.data, x.header, compression_type=codec, tile_shape=(17, 40)))
+        hdus.append(fits.CompImageHDU(x.data, x.header, compression_type=codec, tile_shape=tile))
     fits.HDUList(hdus).writeto(out, overwrite=True)
     # read back by astropy itself
     _, b = images(out)

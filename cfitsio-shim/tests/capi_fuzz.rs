@@ -136,8 +136,14 @@ fn round_trips_and_damaged_tiles_for_every_codec() {
             }
             let params = default_params(&name, bitpix as i32);
             for _ in 0..rounds {
-                let shape = [1 + rng.below(70) as usize, 1 + rng.below(40) as usize];
-                let bytes = shape[0] * shape[1] * pixel_type.size();
+                // Three axes, so that codecs coding planes together
+                // (CUBE_1) are exercised as well as the 2-D ones.
+                let shape = [
+                    1 + rng.below(70) as usize,
+                    1 + rng.below(40) as usize,
+                    1 + rng.below(4) as usize,
+                ];
+                let bytes = shape.iter().product::<usize>() * pixel_type.size();
                 let bits = 1 + rng.below(14);
                 let spread = 1 + rng.below(1 << bits);
                 let pixels: Vec<u8> = match pixel_type {
@@ -198,8 +204,8 @@ fn round_trips_and_damaged_tiles_for_every_codec() {
                     assert!(rc <= 0, "{} returned {rc}", codec.id());
                 }
                 // A decoder told a different shape or type must fail cleanly.
-                let other = [shape[1], shape[0] + 1];
-                let size = other[0] * other[1] * pixel_type.size();
+                let other = [shape[1], shape[0] + 1, shape[2]];
+                let size = other.iter().product::<usize>() * pixel_type.size();
                 let (rc, _) = decode(&name, bitpix as i32, &other, &params, &coded, size);
                 assert!(rc <= 0);
             }

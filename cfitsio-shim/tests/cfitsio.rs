@@ -56,8 +56,9 @@ fn first_image_ext(path: &Path) -> usize {
 fn debian_funpack_and_fitsverify_read_new_codecs_only_with_the_shim() {
     let dir = scratch("funpack");
     for codec in NEW_CODECS {
-        for (name, tile) in FRAMES {
+        for (k, (name, tile)) in frames(codec).iter().enumerate() {
             let original = frame(name);
+            let name = format!("{k}-{}", stem(name));
             let packed = dir.join(format!("{codec}-{name}.fz"));
             compress(&original, &packed, codec, tile);
 
@@ -94,19 +95,55 @@ fn debian_funpack_and_fitsverify_read_new_codecs_only_with_the_shim() {
 fn c_program_reads_whole_images_and_sections_identically() {
     let dir = scratch("cprogram");
     let reader = compile_c("read_image", &dir, &["-lcfitsio"]);
-    let sections = [
+    let image_sections = [
         "",
         "[10:40,20:40]",
         "[1:44:3,5:40:2]",
         "[44:1,44:1]",
         "[7:7,9:9]",
     ];
+    let cube_sections = [
+        "",
+        "[10:70,20:100,2:2,2:5]",
+        "[1:128:3,5:40:2,1:2,1:6:4]",
+        "[128:1,1:128,2:1,6:1]",
+        "[7:7,9:9,1:1,3:3]",
+    ];
     for codec in NEW_CODECS {
-        for (name, tile) in FRAMES {
+        for (k, (name, tile)) in frames(codec).iter().enumerate() {
             let original = frame(name);
+            let name = format!("{k}-{}", stem(name));
             let packed = dir.join(format!("{codec}-{name}.fz"));
             compress(&original, &packed, codec, tile);
             let (a, b) = (first_image_ext(&original), first_image_ext(&packed));
+            if tile.len() > 3 {
+                // cfitsio's fits_read_img reads compressed images of at most
+                // 3 axes, whatever the algorithm: check that the refusal is
+                // cfitsio's own (the same for RICE_1), not the shim's.
+                let rice = dir.join(format!("rice-{name}.fz"));
+                compress(&original, &rice, "RICE_1", tile);
+                for (file, shim) in [(&rice, false), (&packed, true)] {
+                    let mut command = if shim {
+                        with_shim(&reader)
+                    } else {
+                        Command::new(&reader)
+                    };
+                    let (ok, _, err) = run(command
+                        .arg(format!("{}[{b}]", file.display()))
+                        .arg(dir.join("x")));
+                    assert!(
+                        !ok && err.contains("only 1D, 2D, or 3D images"),
+                        "{}: {err}",
+                        file.display()
+                    );
+                }
+                continue;
+            }
+            let sections = if tile.len() > 2 {
+                &cube_sections
+            } else {
+                &image_sections
+            };
             for (k, section) in sections.iter().enumerate() {
                 let expected = dir.join(format!("expected{k}"));
                 let actual = dir.join(format!("actual{k}"));
@@ -136,7 +173,10 @@ fn writing_a_new_codec_through_cfitsio_is_refused_and_leaves_the_file_intact() {
     let dir = scratch("cwrite");
     let reader = compile_c("read_image", &dir, &["-lcfitsio"]);
     for codec in NEW_CODECS {
-        let (name, tile) = FRAMES[1];
+        let (name, tile) = frames(codec)[1];
+        if tile.len() > 3 {
+            continue; // fits_write_img/fits_read_img stop at 3 axes (see above)
+        }
         let packed = dir.join(format!("{codec}.fz"));
         compress(&frame(name), &packed, codec, tile);
         let before = std::fs::read(&packed).unwrap();
@@ -159,7 +199,10 @@ fn standard_writes_still_work_under_the_shim_after_reading_a_new_codec() {
     let dir = scratch("cnext");
     let reader = compile_c("read_image", &dir, &["-lcfitsio"]);
     for codec in NEW_CODECS {
-        let (name, tile) = FRAMES[1];
+        let (name, tile) = frames(codec)[1];
+        if tile.len() > 3 {
+            continue; // fits_write_img/fits_read_img stop at 3 axes (see above)
+        }
         let packed = dir.join(format!("{codec}.fz"));
         compress(&frame(name), &packed, codec, tile);
         let (ok, out, err) = run(with_shim(&reader)
@@ -196,7 +239,7 @@ fn damaged_tiles_give_cfitsio_errors_not_crashes() {
     use std::os::unix::process::ExitStatusExt;
     let dir = scratch("damaged");
     for codec in NEW_CODECS {
-        let (name, tile) = FRAMES[0];
+        let (name, tile) = frames(codec)[0];
         let packed = dir.join(format!("{codec}.fz"));
         compress(&frame(name), &packed, codec, tile);
         let heap = heap_range(&packed);

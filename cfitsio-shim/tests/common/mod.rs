@@ -9,27 +9,61 @@ use std::process::Command;
 
 use fpackng::fits::{FitsReader, HduKind};
 use fpackng::pack::file::InputAfter;
+use fpackng::pack::options::CubeMode;
 use fpackng::pack::{compress_file, CompressOptions, Tiling};
 use fpackng::Limits;
 
 /// The new codecs (not known to cfitsio or astropy) every interop test runs
 /// over: add a codec here when it lands in the registry.
-pub const NEW_CODECS: &[&str] = &["JXL_1", "IDF_1"];
+pub const NEW_CODECS: &[&str] = &["JXL_1", "IDF_1", "CUBE_1"];
 
 /// Frames astropy writes with each new codec in tests/astropy.rs (indices
-/// into FRAMES: a BSCALE/BZERO frame and a multi-extension uint16 file;
-/// writing goes through the encoder, the slow direction of IDF_1).
+/// into `frames(codec)`; writing goes through the encoder, the slow
+/// direction of IDF_1).
 pub const WRITE_FRAMES: &[usize] = &[0, 2];
 
-/// Corpus frames used by the interop tests (small ones: the tests run the
-/// real programs on each): file name and a tile shape that cuts the image
-/// into several tiles in both axes, so sections cross tile edges.
-pub const FRAMES: &[(&str, &[usize])] = &[
-    ("eso_ntt_emmi_sep_image.fits", &[64, 50]),
-    ("hst_stis_o4sp040b0_raw_sci1.fits", &[20, 17]),
-    ("hst_stis_ocoa03q2q_raw.fits", &[40, 33]),
-    ("lco1m_sinistro_elp_fa05_amp3.fits", &[128, 100]),
+/// A corpus file (relative to the corpus directory) and a tile shape.
+pub type Frame = (&'static str, &'static [usize]);
+
+/// 2-D corpus frames: tiles cut each image several times in both axes, so
+/// sections cross tile edges.
+const IMAGES: &[Frame] = &[
+    ("test/eso_ntt_emmi_sep_image.fits", &[64, 50]),
+    ("test/hst_stis_o4sp040b0_raw_sci1.fits", &[20, 17]),
+    ("test/hst_stis_ocoa03q2q_raw.fits", &[40, 33]),
+    ("test/lco1m_sinistro_elp_fa05_amp3.fits", &[128, 100]),
 ];
+
+/// A JWST ramp (128x128x2x6, uint16) in several tilings, for codecs that
+/// code planes together (CUBE_1's tiles span the prediction axis).
+const CUBES: &[Frame] = &[
+    (
+        "cubes/jwst_fgs_acq1_jw01019001001_uncal.fits",
+        &[64, 64, 2, 6],
+    ),
+    (
+        "cubes/jwst_fgs_acq1_jw01019001001_uncal.fits",
+        &[50, 40, 2, 3],
+    ),
+    (
+        "cubes/jwst_fgs_acq1_jw01019001001_uncal.fits",
+        &[128, 128, 2, 1],
+    ),
+];
+
+/// The files each new codec is tested on.
+pub fn frames(codec: &str) -> &'static [Frame] {
+    if codec == "CUBE_1" {
+        CUBES
+    } else {
+        IMAGES
+    }
+}
+
+/// A file name for outputs made from corpus file `name`.
+pub fn stem(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
 
 /// target/<profile>: the test executable lives in target/<profile>/deps.
 pub fn target_dir() -> PathBuf {
@@ -61,7 +95,7 @@ pub fn corpus_dir() -> PathBuf {
 }
 
 pub fn frame(name: &str) -> PathBuf {
-    let path = corpus_dir().join("test").join(name);
+    let path = corpus_dir().join(name);
     assert!(path.is_file(), "corpus frame {} missing", path.display());
     path
 }
@@ -78,6 +112,9 @@ pub fn compress(input: &Path, output: &Path, codec: &str, tile: &[usize]) {
     let options = CompressOptions {
         algorithm: codec.to_string(),
         tiling: Tiling::Axes(tile.to_vec()),
+        // The library's default may pick CUBE_1 for cubes on its own; a
+        // test asking for another codec must get that codec.
+        cube: if codec == "CUBE_1" { CubeMode::default() } else { CubeMode::Off },
         ..CompressOptions::default()
     };
     compress_file(input, output, &options, true, InputAfter::Keep)
