@@ -426,7 +426,9 @@ fn common_setup(parsed: &Parsed) -> Result<()> {
     set_device(parsed)?;
     for (flag, value) in &parsed.flags {
         if flag == "--model" {
-            fpackng::neural::store::load_file(std::path::Path::new(value.as_deref().unwrap_or("")))?;
+            fpackng::neural::store::load_file(std::path::Path::new(
+                value.as_deref().unwrap_or(""),
+            ))?;
         }
     }
     if parsed.files.is_empty() {

@@ -44,16 +44,21 @@ pub fn shim_library() -> Result<PathBuf> {
     let dir = exe
         .parent()
         .ok_or_else(|| anyhow!("no directory for {}", exe.display()))?;
-    let candidates = [
-        dir.join(LIBRARY),
-        dir.join("../lib/fpack-ng").join(LIBRARY),
-        dir.join("../lib").join(LIBRARY),
-        dir.join("deps").join(LIBRARY),
-    ];
-    candidates
-        .iter()
+    // Beside the executable, or in cargo's deps/ next to it, whichever is
+    // newer (cargo refreshes deps/ on every build, the copy beside the
+    // binary only on some), then the installed layouts.
+    let newest_beside = [dir.join(LIBRARY), dir.join("deps").join(LIBRARY)]
+        .into_iter()
+        .filter(|p| p.is_file())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok());
+    newest_beside
+        .into_iter()
+        .chain([
+            dir.join("../lib/fpack-ng").join(LIBRARY),
+            dir.join("../lib").join(LIBRARY),
+        ])
         .find(|p| p.is_file())
-        .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
+        .map(|p| p.canonicalize().unwrap_or(p))
         .ok_or_else(|| {
             anyhow!(
                 "{LIBRARY} not found next to {} (build it with `cargo build --release -p cfitsio-shim`, or set {LIBRARY_ENV})",
@@ -62,7 +67,6 @@ pub fn shim_library() -> Result<PathBuf> {
         })
 }
 
-/// LD_PRELOAD with the shim first and any existing entries kept.
 pub fn preload_value() -> Result<OsString> {
     let library = shim_library()?;
     let mut value = OsString::from(library.as_os_str());

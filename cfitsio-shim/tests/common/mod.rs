@@ -83,7 +83,10 @@ pub fn shim_library() -> PathBuf {
         dir.join("deps/libfpackng_shim.so"),
     ]
     .into_iter()
-    .find(|p| p.is_file())
+    // The newer of the two: a copy beside the binaries may be left over
+    // from an earlier `cargo build`.
+    .filter(|p| p.is_file())
+    .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
     .unwrap_or_else(|| panic!("libfpackng_shim.so was not built in {}", dir.display()))
 }
 
@@ -114,7 +117,11 @@ pub fn compress(input: &Path, output: &Path, codec: &str, tile: &[usize]) {
         tiling: Tiling::Axes(tile.to_vec()),
         // The library's default may pick CUBE_1 for cubes on its own; a
         // test asking for another codec must get that codec.
-        cube: if codec == "CUBE_1" { CubeMode::default() } else { CubeMode::Off },
+        cube: if codec == "CUBE_1" {
+            CubeMode::default()
+        } else {
+            CubeMode::Off
+        },
         ..CompressOptions::default()
     };
     compress_file(input, output, &options, true, InputAfter::Keep)
