@@ -4,6 +4,7 @@
 
 pub mod flags;
 pub mod recompress;
+pub mod shim;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -45,6 +46,29 @@ const FUNPACK_SUMMARY: &str = "decompress tile-compressed FITS files, funpack-co
 const FUNPACK_USAGE: &str = "funpack-ng [flags] FILE... ('-' reads standard input)";
 const FUNPACK_DESCRIPTION: &str = "funpack-ng restores every compressed image HDU of each file to a standard FITS image and copies all other HDUs unchanged. It reads every algorithm of the standard (RICE_1, GZIP_1, GZIP_2, HCOMPRESS_1, PLIO_1, NOCOMPRESS) and is the escape hatch that turns any file back into plain FITS for tools that cannot read tile compression. CHECKSUM and DATASUM of every input HDU that has them are verified while reading; a mismatch stops with an error naming the HDU. Output is written to a temporary file, re-read and checked, then renamed.";
 
+/// Man page section on reading the new algorithms elsewhere (both pages).
+const OTHER_READERS_TITLE: &str = "NEW ALGORITHMS IN OTHER READERS";
+const OTHER_READERS: &[&str] = &[
+    "Algorithms beyond the FITS standard (JXL_1, IDF_1, CUBE_1, and any other that fpack-ng's codec registry adds) are read by fpack-ng and funpack-ng everywhere. Other readers have no plugin mechanism for tile-compression algorithms; two routes reach them, both through libfpackng_shim.so, built by the cfitsio-shim crate (cargo build --release -p cfitsio-shim).",
+    "cfitsio: fpack-ng shim [--] COMMAND [ARGS...] runs COMMAND with the library in LD_PRELOAD, so that a program linked dynamically with libcfitsio.so.10 (Debian's funpack, fitsverify, imcopy, or any C or Fortran program) reads these algorithms unmodified, with all of cfitsio's scaling, null, dither and image-section logic, e.g. fpack-ng shim -- funpack -O out.fits in.fz. IDF_1 tiles decode with the model built into the library or one found by SHA-256 in the directories of FPACKNG_MODELS. fpack-ng shim --print prints the LD_PRELOAD=... line to set in a shell; fpack-ng shim --path prints the library's path. The library is found through $FPACKNG_SHIM_LIB, else next to fpack-ng, in ../lib/fpack-ng or in ../lib. Limits: Linux with glibc and dynamic linking only; programs with a statically linked cfitsio are not reached; cfitsio reports the algorithm as GZIP_1 to programs that ask (fits_get_compression_type); fpack -L prints its own fixed list. Writing these algorithms through cfitsio is not supported: the shim makes cfitsio refuse to write tiles into such an image (status 413) rather than store gzip data under a new algorithm's name; create the files with fpack-ng.",
+    "astropy: pip install cfitsio-shim/python from an fpack-ng checkout installs fpackng-astropy, which registers the algorithms with astropy.io.fits as soon as astropy's compressed-image module is imported (no import needed): .data, .section and CompImageHDU(data, compression_type='JXL_1') then work. It patches private astropy names and so supports only the astropy versions it is tested with (8.0.2); on others it warns and registers nothing.",
+    "Without the shim or the package, these programs fail with their standard error (cfitsio: status 414, Unknown image compression type; astropy: Unrecognized compression type, or a TypeError from its header check for IDF_1). Tools that decode tiles with their own code, such as SAOImage ds9, cannot be reached at all: for them, and as the universal escape hatch, funpack-ng converts any file back to a plain FITS image, and fpack-ng -r (or -g, -h) recompresses it with a standard algorithm.",
+];
+
+/// A roff section of plain paragraphs, escaped as flags::man_page escapes.
+fn man_section(title: &str, paragraphs: &[&str]) -> String {
+    let esc = |t: &str| t.replace('\\', "\\\\").replace('-', "\\-");
+    let mut s = format!(".SH \"{title}\"\n");
+    for (i, p) in paragraphs.iter().enumerate() {
+        if i > 0 {
+            s.push_str(".PP\n");
+        }
+        s.push_str(&esc(p));
+        s.push('\n');
+    }
+    s
+}
+
 pub fn fpack_man_page() -> String {
     flags::man_page(
         "fpack-ng",
@@ -53,7 +77,7 @@ pub fn fpack_man_page() -> String {
         flags::FPACK_FLAGS,
         FPACK_DESCRIPTION,
         EXIT_STATUS_TEXT,
-    )
+    ) + &man_section(OTHER_READERS_TITLE, OTHER_READERS)
 }
 
 pub fn funpack_man_page() -> String {
@@ -64,7 +88,7 @@ pub fn funpack_man_page() -> String {
         flags::FUNPACK_FLAGS,
         FUNPACK_DESCRIPTION,
         EXIT_STATUS_TEXT,
-    )
+    ) + &man_section(OTHER_READERS_TITLE, OTHER_READERS)
 }
 
 pub fn fpack_help() -> String {
@@ -402,7 +426,9 @@ fn common_setup(parsed: &Parsed) -> Result<()> {
     set_device(parsed)?;
     for (flag, value) in &parsed.flags {
         if flag == "--model" {
-            fpackng::neural::store::load_file(std::path::Path::new(value.as_deref().unwrap_or("")))?;
+            fpackng::neural::store::load_file(std::path::Path::new(
+                value.as_deref().unwrap_or(""),
+            ))?;
         }
     }
     if parsed.files.is_empty() {
@@ -489,6 +515,9 @@ pub fn fpack_main(args: Vec<String>) -> i32 {
     if args.first().is_some_and(|a| a == "recompress") {
         quiet_panics();
         return recompress::main(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("shim") {
+        return shim::shim_main(&args[1..]);
     }
     let parsed = match start(
         "fpack-ng",

@@ -12,15 +12,23 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::flags::{self, Parsed};
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
-const SUMMARY: &str = "recompress whole FITS archives to another algorithm, verified, resumable, sharded";
-const USAGE: &str = "fpack-ng recompress --to ALG [flags] PATH... (directories, files, glob patterns)";
+const SUMMARY: &str =
+    "recompress whole FITS archives to another algorithm, verified, resumable, sharded";
+const USAGE: &str =
+    "fpack-ng recompress --to ALG [flags] PATH... (directories, files, glob patterns)";
 /// The man page is named like git's subcommand pages (git-commit(1)).
-const MAN_USAGE: &str = "fpack-ng-recompress --to ALG [flags] PATH... (directories, files, glob patterns)";
+const MAN_USAGE: &str =
+    "fpack-ng-recompress --to ALG [flags] PATH... (directories, files, glob patterns)";
 const DESCRIPTION: &str = "Run as: fpack-ng recompress. It re-encodes every .fits, .fits.gz and .fz file under the PATHs (directories are walked recursively; symbolic links are not followed) to the target algorithm. Names follow fpack: x.fits and x.fits.gz become x.fits.fz (the original is kept unless -D is given), x.fz is replaced in place. Every file is decoded, encoded to the target, written to a temporary file, re-read and decoded, and its pixels and non-structural header keywords compared with the source before it is renamed into place. A file whose result would not be smaller is left as it is; a file that fails is reported with its reason and left untouched, and the job goes on. A journal records every file, so that a job killed at any moment resumes where it stopped when run again with the same arguments; temporary files left by a kill are removed then. --shard I/N splits the files by a stable hash of their relative path, so that N independent runs (a Slurm job array) cover every file exactly once; their JSON reports merge with --merge-reports. See docs/recompress.md.";
 const EXIT_STATUS: &str = "0 if no file failed; 1 if any file failed (each is reported with its reason, left untouched, and the other files are still processed) or the journal could not be written; 2 if the command line is invalid (nothing is done).";
 
 pub fn help() -> String {
-    flags::help("fpack-ng recompress", SUMMARY, USAGE, flags::RECOMPRESS_FLAGS)
+    flags::help(
+        "fpack-ng recompress",
+        SUMMARY,
+        USAGE,
+        flags::RECOMPRESS_FLAGS,
+    )
 }
 
 pub fn man_page() -> String {
@@ -85,19 +93,26 @@ pub fn main(args: &[String]) -> i32 {
 
 fn number(p: &Parsed, flag: &str) -> Result<Option<u64>> {
     p.value(flag)
-        .map(|v| v.parse::<u64>().map_err(|_| anyhow!("{flag} needs a number, not '{v}'")))
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| anyhow!("{flag} needs a number, not '{v}'"))
+        })
         .transpose()
 }
 
 fn setup(p: &Parsed) -> Result<(JobOptions, Vec<Source>)> {
-    let to = p.value("--to").ok_or_else(|| anyhow!("--to ALG is required (see --help)"))?;
+    let to = p
+        .value("--to")
+        .ok_or_else(|| anyhow!("--to ALG is required (see --help)"))?;
     crate::set_device(p)?;
     let mut compress = crate::compress_options(p)?;
     compress.algorithm = archive::resolve_algorithm(to)?;
     let threads = match number(p, "--threads")? {
         Some(0) => bail!("--threads must be at least 1"),
         Some(n) => n as usize,
-        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
     };
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -115,7 +130,11 @@ fn setup(p: &Parsed) -> Result<(JobOptions, Vec<Source>)> {
             shard.index, shard.count
         )),
     };
-    let mut sources: Vec<Source> = p.files.iter().map(|f| Source::Path(PathBuf::from(f))).collect();
+    let mut sources: Vec<Source> = p
+        .files
+        .iter()
+        .map(|f| Source::Path(PathBuf::from(f)))
+        .collect();
     for (flag, value) in &p.flags {
         if flag == "--files-from" {
             sources.push(Source::List(PathBuf::from(value.as_deref().unwrap_or(""))));
@@ -164,9 +183,11 @@ impl Bar {
             },
         );
         bar.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {percent:>3}% {msg} ETA {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {percent:>3}% {msg} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         Bar {
             bar,

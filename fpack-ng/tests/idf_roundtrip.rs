@@ -19,7 +19,11 @@ fn funpack() -> Command {
 }
 
 fn ok(out: Output, what: &str) -> Output {
-    assert!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -31,7 +35,9 @@ fn scratch(tag: &str) -> PathBuf {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
 }
 
 /// A real frame when the corpus is there, else a fixture.
@@ -54,10 +60,19 @@ fn output_does_not_depend_on_thread_counts() {
     let work = scratch("threads");
     let src = a_frame();
     let mut files = Vec::new();
-    for (threads, tiles) in [("1", None), ("2", None), ("1", Some("128,64")), ("2", Some("128,64"))] {
-        let out = work.join(format!("t{threads}-{}.fz", tiles.unwrap_or("default").replace(',', "x")));
+    for (threads, tiles) in [
+        ("1", None),
+        ("2", None),
+        ("1", Some("128,64")),
+        ("2", Some("128,64")),
+    ] {
+        let out = work.join(format!(
+            "t{threads}-{}.fz",
+            tiles.unwrap_or("default").replace(',', "x")
+        ));
         let mut cmd = fpack();
-        cmd.args(["-n", "idf", "--threads", threads, "-O"]).arg(&out);
+        cmd.args(["-n", "idf", "--threads", threads, "-O"])
+            .arg(&out);
         if let Some(t) = tiles {
             cmd.args(["-t", t]);
         }
@@ -66,11 +81,26 @@ fn output_does_not_depend_on_thread_counts() {
     }
     let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert_eq!(bytes[0], bytes[1], "1 and 2 threads gave different files");
-    assert_eq!(bytes[2], bytes[3], "1 and 2 threads gave different files (128x64 tiles)");
+    assert_eq!(
+        bytes[2], bytes[3],
+        "1 and 2 threads gave different files (128x64 tiles)"
+    );
     for (f, threads) in files.iter().zip(["2", "1", "2", "1"]) {
         let back = f.with_extension("back");
-        ok(funpack().args(["--threads", threads, "-O"]).arg(&back).arg(f).output().unwrap(), "funpack-ng");
-        assert!(images(&back) == images(&src), "{} decoded with {threads} threads differs", f.display());
+        ok(
+            funpack()
+                .args(["--threads", threads, "-O"])
+                .arg(&back)
+                .arg(f)
+                .output()
+                .unwrap(),
+            "funpack-ng",
+        );
+        assert!(
+            images(&back) == images(&src),
+            "{} decoded with {threads} threads differs",
+            f.display()
+        );
     }
     std::fs::remove_dir_all(&work).unwrap();
 }
@@ -79,10 +109,22 @@ fn output_does_not_depend_on_thread_counts() {
 fn heap_of_first_table(bytes: &[u8]) -> (usize, usize) {
     let mut at = 0;
     loop {
-        let card = |i: usize| std::str::from_utf8(&bytes[at + 80 * i..at + 80 * i + 80]).unwrap().to_string();
+        let card = |i: usize| {
+            std::str::from_utf8(&bytes[at + 80 * i..at + 80 * i + 80])
+                .unwrap()
+                .to_string()
+        };
         let mut i = 0;
         let (mut naxis1, mut naxis2, mut pcount, mut table) = (0, 0, 0, false);
-        let num = |c: &str| c[10..].split('/').next().unwrap().trim().parse::<usize>().unwrap();
+        let num = |c: &str| {
+            c[10..]
+                .split('/')
+                .next()
+                .unwrap()
+                .trim()
+                .parse::<usize>()
+                .unwrap()
+        };
         loop {
             let c = card(i);
             if c.starts_with("XTENSION= 'BINTABLE'") {
@@ -113,13 +155,19 @@ fn expect_clean_failure(out: Output, dir: &Path, before: &[String], wants: &[&st
     for w in wants {
         assert!(err.contains(w), "error does not mention {w:?}: {err}");
     }
-    let mut now: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut now: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     now.sort();
     assert_eq!(now, before, "the failed run left files behind");
 }
 
 fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -131,7 +179,8 @@ fn missing_or_wrong_models_and_damaged_tiles_are_clean_errors() {
 
     // Another model: the built-in one with one bias changed (a valid model
     // with another SHA-256).
-    let default_model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/idf16-small-v1.idfm");
+    let default_model =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/idf16-small-v1.idfm");
     let mut other = std::fs::read(&default_model).unwrap();
     let n = other.len();
     other[n - 4] = other[n - 4].wrapping_add(1);
@@ -141,15 +190,32 @@ fn missing_or_wrong_models_and_damaged_tiles_are_clean_errors() {
     std::fs::write(&other_path, &other).unwrap();
 
     let packed = work.join("other.fz");
-    ok(fpack().args(["-n", "idf", "--model"]).arg(&other_path).arg("-O").arg(&packed).arg(&src).output().unwrap(), "fpack-ng --model");
-    let list = String::from_utf8_lossy(&ok(fpack().arg("-L").arg(&packed).output().unwrap(), "-L").stdout).into_owned();
+    ok(
+        fpack()
+            .args(["-n", "idf", "--model"])
+            .arg(&other_path)
+            .arg("-O")
+            .arg(&packed)
+            .arg(&src)
+            .output()
+            .unwrap(),
+        "fpack-ng --model",
+    );
+    let list =
+        String::from_utf8_lossy(&ok(fpack().arg("-L").arg(&packed).output().unwrap(), "-L").stdout)
+            .into_owned();
     assert!(list.contains("IDF_1"), "{list}");
 
     // Missing model: an error naming it, nothing written.
     let out_dir = work.join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
     let before = listing(&out_dir);
-    let out = funpack().arg("-O").arg(out_dir.join("x.fits")).arg(&packed).output().unwrap();
+    let out = funpack()
+        .arg("-O")
+        .arg(out_dir.join("x.fits"))
+        .arg(&packed)
+        .output()
+        .unwrap();
     expect_clean_failure(out, &out_dir, &before, &["needs model", "--model", "HDU 2"]);
 
     // With the model, by path or by directory: identical pixels.
@@ -161,7 +227,10 @@ fn missing_or_wrong_models_and_damaged_tiles_are_clean_errors() {
         } else {
             cmd.env("FPACKNG_MODELS", &models);
         }
-        ok(cmd.arg("-O").arg(&back).arg(&packed).output().unwrap(), "funpack-ng with the model");
+        ok(
+            cmd.arg("-O").arg(&back).arg(&packed).output().unwrap(),
+            "funpack-ng with the model",
+        );
         assert!(images(&back) == images(&src));
         std::fs::remove_file(&back).unwrap();
     }
@@ -169,16 +238,31 @@ fn missing_or_wrong_models_and_damaged_tiles_are_clean_errors() {
     // Wrong model hash in the header (no checksums, so the decoder is
     // reached): an error naming the model.
     let plain = work.join("nochecksum.fz");
-    ok(fpack().args(["-C", "-n", "idf", "-O"]).arg(&plain).arg(&src).output().unwrap(), "fpack-ng -C -n idf");
+    ok(
+        fpack()
+            .args(["-C", "-n", "idf", "-O"])
+            .arg(&plain)
+            .arg(&src)
+            .output()
+            .unwrap(),
+        "fpack-ng -C -n idf",
+    );
     let good = std::fs::read(&plain).unwrap();
     let sha = fpackng::neural::store::default_model().sha256.clone();
     let text = String::from_utf8_lossy(&good).into_owned();
-    let at = text.find(&sha).expect("IDFSHA card holds the built-in model's hash");
+    let at = text
+        .find(&sha)
+        .expect("IDFSHA card holds the built-in model's hash");
     let mut wrong = good.clone();
     wrong[at..at + 64].copy_from_slice("0123456789abcdef".repeat(4).as_bytes());
     let wrong_path = work.join("wronghash.fz");
     std::fs::write(&wrong_path, &wrong).unwrap();
-    let out = funpack().arg("-O").arg(out_dir.join("y.fits")).arg(&wrong_path).output().unwrap();
+    let out = funpack()
+        .arg("-O")
+        .arg(out_dir.join("y.fits"))
+        .arg(&wrong_path)
+        .output()
+        .unwrap();
     expect_clean_failure(out, &out_dir, &before, &["needs model", "0123456789abcdef"]);
 
     // A damaged tile: flipped heap bytes are caught (the tile's CRC at the
@@ -189,7 +273,12 @@ fn missing_or_wrong_models_and_damaged_tiles_are_clean_errors() {
         bad[heap + (len as f64 * frac) as usize] ^= 0x40;
         let bad_path = work.join("damaged.fz");
         std::fs::write(&bad_path, &bad).unwrap();
-        let out = funpack().arg("-O").arg(out_dir.join("z.fits")).arg(&bad_path).output().unwrap();
+        let out = funpack()
+            .arg("-O")
+            .arg(out_dir.join("z.fits"))
+            .arg(&bad_path)
+            .output()
+            .unwrap();
         expect_clean_failure(out, &out_dir, &before, &["tile", "HDU 2"]);
     }
     std::fs::remove_dir_all(&work).unwrap();

@@ -40,6 +40,10 @@ fn help_lists_every_flag() {
     }
     let help = fpack_ng_cli::recompress::help();
     for f in fpack_ng_cli::flags::RECOMPRESS_FLAGS {
-        assert!(help.contains(f.name), "{} missing from recompress --help", f.name);
+        assert!(
+            help.contains(f.name),
+            "{} missing from recompress --help",
+            f.name
+        );
     }
 }

@@ -112,15 +112,17 @@ impl Tree {
 /// corpus frames when `corpus`), the damaged files and the noise files.
 fn build_tree(dir: &Path, frames: usize, seed: u64, corpus: bool) -> Tree {
     let generated = dir.join("generated");
-    run_ok(Command::new("python3").args([
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/cli/recompress_tree.py")
-            .as_os_str(),
-        shared_dir().join("tools/synth.py").as_os_str(),
-        generated.as_os_str(),
-        frames.to_string().as_ref(),
-        seed.to_string().as_ref(),
-    ]));
+    run_ok(
+        Command::new("python3").args([
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/cli/recompress_tree.py")
+                .as_os_str(),
+            shared_dir().join("tools/synth.py").as_os_str(),
+            generated.as_os_str(),
+            frames.to_string().as_ref(),
+            seed.to_string().as_ref(),
+        ]),
+    );
     let root = dir.join("archive");
     for sub in ["plain", "deep/gz", "fz", "corpus", "bad"] {
         fs::create_dir_all(root.join(sub)).unwrap();
@@ -142,19 +144,35 @@ fn build_tree(dir: &Path, frames: usize, seed: u64, corpus: bool) -> Tree {
             }
             3 => {
                 let rel = format!("deep/gz/{name}.fits.gz");
-                let gz = Command::new("gzip").args(["-n", "-c"]).arg(&src).output().unwrap();
+                let gz = Command::new("gzip")
+                    .args(["-n", "-c"])
+                    .arg(&src)
+                    .output()
+                    .unwrap();
                 assert!(gz.status.success());
                 fs::write(root.join(&rel), gz.stdout).unwrap();
                 rel
             }
             4 => {
                 let rel = format!("fz/{name}_rice.fits.fz");
-                run_ok(Command::new("fpack").arg("-r").arg("-O").arg(root.join(&rel)).arg(&src));
+                run_ok(
+                    Command::new("fpack")
+                        .arg("-r")
+                        .arg("-O")
+                        .arg(root.join(&rel))
+                        .arg(&src),
+                );
                 rel
             }
             _ => {
                 let rel = format!("fz/{name}_gzip.fits.fz");
-                run_ok(Command::new("fpack").arg("-g").arg("-O").arg(root.join(&rel)).arg(&src));
+                run_ok(
+                    Command::new("fpack")
+                        .arg("-g")
+                        .arg("-O")
+                        .arg(root.join(&rel))
+                        .arg(&src),
+                );
                 rel
             }
         };
@@ -209,7 +227,11 @@ fn files_under(dir: &Path) -> BTreeMap<String, Digest> {
             if p.is_dir() {
                 walk(root, &p, out);
             } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.insert(rel, digest_file(&p).unwrap());
             }
         }
@@ -274,21 +296,56 @@ fn recompress_a_tree_of_two_hundred_files() {
     let before = files_under(&tree.root);
 
     // A dry run changes nothing and estimates a saving.
-    let dry = recompress(&dir, &["--to", "jxl", "--threads", "2", "--dry-run", "--sample", "3", "archive"]);
+    let dry = recompress(
+        &dir,
+        &[
+            "--to",
+            "jxl",
+            "--threads",
+            "2",
+            "--dry-run",
+            "--sample",
+            "3",
+            "archive",
+        ],
+    );
     assert!(dry.success(), "{}", dry.describe());
     assert!(String::from_utf8_lossy(&dry.stdout).contains("estimated:"));
-    assert_eq!(files_under(&tree.root), before, "--dry-run changed the tree");
+    assert_eq!(
+        files_under(&tree.root),
+        before,
+        "--dry-run changed the tree"
+    );
 
     let t0 = Instant::now();
     let r = recompress(
         &dir,
-        &["--to", "jxl", "--threads", "2", "--journal", "job.journal", "--report", "report.json", "archive"],
+        &[
+            "--to",
+            "jxl",
+            "--threads",
+            "2",
+            "--journal",
+            "job.journal",
+            "--report",
+            "report.json",
+            "archive",
+        ],
     );
     let seconds = t0.elapsed().as_secs_f64();
-    assert_eq!(r.code(), Some(1), "failures must give exit status 1: {}", r.describe());
+    assert_eq!(
+        r.code(),
+        Some(1),
+        "failures must give exit status 1: {}",
+        r.describe()
+    );
     let report = read_report(&dir.join("report.json"));
     let after = files_under(&tree.root);
-    assert!(temp_files(&after).is_empty(), "temporary files left: {:?}", temp_files(&after));
+    assert!(
+        temp_files(&after).is_empty(),
+        "temporary files left: {:?}",
+        temp_files(&after)
+    );
 
     // Every file is in the report exactly once.
     let reported: Vec<String> = report.records.iter().map(|r| rel(&r.input)).collect();
@@ -303,8 +360,15 @@ fn recompress_a_tree_of_two_hundred_files() {
         let input = rel(&rec.input);
         let size = |p: &str| fs::metadata(tree.root.join(p)).map(|m| m.len()).ok();
         if tree.bad.contains(&input) {
-            assert_eq!(rec.status, Status::Failed, "{input} was not reported as failed");
-            assert!(rec.reason.as_deref().is_some_and(|r| !r.is_empty()), "{input}: no reason");
+            assert_eq!(
+                rec.status,
+                Status::Failed,
+                "{input} was not reported as failed"
+            );
+            assert!(
+                rec.reason.as_deref().is_some_and(|r| !r.is_empty()),
+                "{input}: no reason"
+            );
             assert_eq!(after.get(&input), before.get(&input), "{input} was touched");
             let out = rel(&rec.output);
             if out != input {
@@ -320,7 +384,10 @@ fn recompress_a_tree_of_two_hundred_files() {
             kept_good += 1;
             assert_eq!(after.get(&input), before.get(&input), "{input} was touched");
             let out = rel(&rec.output);
-            assert!(out == input || !after.contains_key(&out), "{input}: output {out} left");
+            assert!(
+                out == input || !after.contains_key(&out),
+                "{input}: output {out} left"
+            );
         } else {
             assert_eq!(rec.status, Status::Recompressed, "{input}: {rec:?}");
             recompressed += 1;
@@ -361,7 +428,11 @@ fn recompress_a_tree_of_two_hundred_files() {
     assert_eq!(report.failures.len(), tree.bad.len());
     assert_eq!(report.by_status["recompressed"], recompressed);
     // Every source kind appears in the per-algorithm table.
-    let sources: BTreeSet<&str> = report.by_algorithm.iter().map(|r| r.source.as_str()).collect();
+    let sources: BTreeSet<&str> = report
+        .by_algorithm
+        .iter()
+        .map(|r| r.source.as_str())
+        .collect();
     for s in ["FITS", "RICE_1", "GZIP_1"] {
         assert!(sources.contains(s), "{s} missing from {sources:?}");
     }
@@ -373,11 +444,25 @@ fn recompress_a_tree_of_two_hundred_files() {
     // Running again redoes nothing: every outcome comes from the journal.
     let again = recompress(
         &dir,
-        &["--to", "jxl", "--threads", "2", "--journal", "job.journal", "--report", "again.json", "archive"],
+        &[
+            "--to",
+            "jxl",
+            "--threads",
+            "2",
+            "--journal",
+            "job.journal",
+            "--report",
+            "again.json",
+            "archive",
+        ],
     );
     assert_eq!(again.code(), Some(1));
     let second = read_report(&dir.join("again.json"));
-    assert_eq!(files_under(&tree.root), after, "a resumed, finished job changed files");
+    assert_eq!(
+        files_under(&tree.root),
+        after,
+        "a resumed, finished job changed files"
+    );
     let key = |r: &Report| {
         r.records
             .iter()
@@ -392,7 +477,10 @@ fn recompress_a_tree_of_two_hundred_files() {
         .filter(|r| r.status == Status::Failed)
         .map(|r| r.bytes_before)
         .sum();
-    assert_eq!(second.processed_bytes, failed_bytes, "the resumed job processed files again");
+    assert_eq!(
+        second.processed_bytes, failed_bytes,
+        "the resumed job processed files again"
+    );
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -407,11 +495,25 @@ fn killed_jobs_resume_to_the_uninterrupted_result() {
     let copy = |name: &str| {
         let d = dir.join(name);
         fs::create_dir_all(&d).unwrap();
-        run_ok(Command::new("cp").arg("-a").arg(&tree.root).arg(d.join("archive")));
+        run_ok(
+            Command::new("cp")
+                .arg("-a")
+                .arg(&tree.root)
+                .arg(d.join("archive")),
+        );
         d
     };
     let args = [
-        "--to", "jxl", "--threads", "2", "-D", "--journal", "job.journal", "--report", "report.json", "archive",
+        "--to",
+        "jxl",
+        "--threads",
+        "2",
+        "-D",
+        "--journal",
+        "job.journal",
+        "--report",
+        "report.json",
+        "archive",
     ];
     // The uninterrupted run.
     let reference_dir = copy("reference");
@@ -466,7 +568,9 @@ fn killed_jobs_resume_to_the_uninterrupted_result() {
                 let s = child.wait().unwrap();
                 if s.code().is_none() {
                     kills += 1;
-                    let journal = fs::metadata(killed_dir.join("job.journal")).map(|m| m.len()).unwrap_or(0);
+                    let journal = fs::metadata(killed_dir.join("job.journal"))
+                        .map(|m| m.len())
+                        .unwrap_or(0);
                     journal_sizes.insert(journal);
                 } else {
                     finished = Some(s);
@@ -514,8 +618,15 @@ fn killed_jobs_resume_to_the_uninterrupted_result() {
         max_delay = (max_delay / 2).max(10);
     };
     let final_files = files_under(&killed_dir.join("archive"));
-    assert!(temp_files(&final_files).is_empty(), "temporary files left: {:?}", temp_files(&final_files));
-    assert_eq!(final_files, reference, "the resumed tree differs from the uninterrupted run's");
+    assert!(
+        temp_files(&final_files).is_empty(),
+        "temporary files left: {:?}",
+        temp_files(&final_files)
+    );
+    assert_eq!(
+        final_files, reference,
+        "the resumed tree differs from the uninterrupted run's"
+    );
     let report = read_report(&killed_dir.join("report.json"));
     let key = |r: &Report| {
         r.records
@@ -540,7 +651,12 @@ fn shards_cover_every_file_exactly_once() {
     for n in [1usize, 3, 7] {
         let work = dir.join(format!("n{n}"));
         fs::create_dir_all(&work).unwrap();
-        run_ok(Command::new("cp").arg("-a").arg(&tree.root).arg(work.join("archive")));
+        run_ok(
+            Command::new("cp")
+                .arg("-a")
+                .arg(&tree.root)
+                .arg(work.join("archive")),
+        );
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         let mut reports = Vec::new();
         for i in 0..n {
@@ -548,17 +664,39 @@ fn shards_cover_every_file_exactly_once() {
             let report = format!("shard-{i}.json");
             let r = recompress(
                 &work,
-                &["--to", "rice", "--threads", "2", "--shard", &shard, "--report", &report, "--quiet", "archive"],
+                &[
+                    "--to",
+                    "rice",
+                    "--threads",
+                    "2",
+                    "--shard",
+                    &shard,
+                    "--report",
+                    &report,
+                    "--quiet",
+                    "archive",
+                ],
             );
-            assert!(r.code() == Some(0) || r.code() == Some(1), "{}", r.describe());
+            assert!(
+                r.code() == Some(0) || r.code() == Some(1),
+                "{}",
+                r.describe()
+            );
             for rec in read_report(&work.join(&report)).records {
                 *seen.entry(rel(&rec.input)).or_default() += 1;
             }
             reports.push(report);
         }
         let twice: Vec<_> = seen.iter().filter(|(_, &c)| c != 1).collect();
-        assert!(twice.is_empty(), "N={n}: files processed more than once: {twice:?}");
-        assert_eq!(seen.keys().cloned().collect::<BTreeSet<_>>(), inputs, "N={n}");
+        assert!(
+            twice.is_empty(),
+            "N={n}: files processed more than once: {twice:?}"
+        );
+        assert_eq!(
+            seen.keys().cloned().collect::<BTreeSet<_>>(),
+            inputs,
+            "N={n}"
+        );
         // The reports merge into one covering the whole tree.
         let mut args = vec!["--merge-reports", "--report", "merged.json", "--quiet"];
         args.extend(reports.iter().map(String::as_str));
@@ -570,7 +708,12 @@ fn shards_cover_every_file_exactly_once() {
         let after = files_under(&work.join("archive"));
         assert!(temp_files(&after).is_empty());
         // Rice outputs are read by Debian's funpack too.
-        for rec in merged.records.iter().filter(|r| r.status == Status::Recompressed).take(6) {
+        for rec in merged
+            .records
+            .iter()
+            .filter(|r| r.status == Status::Recompressed)
+            .take(6)
+        {
             let out = work.join(&rec.output);
             let source = &tree.good[&rel(&rec.input)];
             if let Err(e) = decodes_to("funpack", &out, source) {

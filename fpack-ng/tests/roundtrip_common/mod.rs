@@ -135,7 +135,10 @@ pub fn corpus_and_fixtures_round_trip(tag: &str, flags: &[&str], zcmptype: &str)
         }
     }
     std::fs::remove_dir_all(&work).unwrap();
-    assert!(coded_hdus > 20, "only {coded_hdus} HDUs were coded as {zcmptype}");
+    assert!(
+        coded_hdus > 20,
+        "only {coded_hdus} HDUs were coded as {zcmptype}"
+    );
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",
