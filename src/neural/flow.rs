@@ -197,8 +197,16 @@ fn check_range(v: i32) -> Result<(), CodecError> {
     Ok(())
 }
 
-/// Encode one tile of uint16 values (as i32, row-major `h × w`).
-pub fn encode_tile(model: &Model, engine: &dyn Engine, px: &[i32], w: usize, h: usize) -> Result<Vec<u8>, CodecError> {
+/// The flow run forward over a tile: the top planes, each level's ll (the
+/// input of its prior) and details, and the per-channel offset.
+struct Analysis {
+    top: Planes,
+    lls: Vec<Planes>,
+    dets: Vec<[Planes; 3]>,
+    off: Vec<i32>,
+}
+
+fn analyse(model: &Model, engine: &dyn Engine, px: &[i32], w: usize, h: usize) -> Analysis {
     let mut x = to_planes(model, px, w, h);
     let mut dets = Vec::new();
     let mut lls = Vec::new();
@@ -208,8 +216,14 @@ pub fn encode_tile(model: &Model, engine: &dyn Engine, px: &[i32], w: usize, h: 
         lls.push(ll.clone());
         x = ll;
     }
+    let off = (0..x.c).map(|i| floor_mean(x.plane(i))).collect();
+    Analysis { top: x, lls, dets, off }
+}
+
+/// Encode one tile of uint16 values (as i32, row-major `h × w`).
+pub fn encode_tile(model: &Model, engine: &dyn Engine, px: &[i32], w: usize, h: usize) -> Result<Vec<u8>, CodecError> {
+    let Analysis { top: x, lls, dets, off } = analyse(model, engine, px, w, h);
     let c = x.c;
-    let off: Vec<i32> = (0..c).map(|i| floor_mean(x.plane(i))).collect();
     let mut enc = Encoder::new();
     for i in 0..c {
         let res = dpcm(x.plane(i), x.w, off[i]);
@@ -330,17 +344,8 @@ pub fn decode_tile(model: &Model, engine: &dyn Engine, bytes: &[u8], w: usize, h
 /// probabilities): the figure a likelihood-only paper would report.
 pub fn estimate_bits(model: &Model, engine: &dyn Engine, px: &[i32], w: usize, h: usize) -> f64 {
     use super::entropy::cost_bits;
-    let mut x = to_planes(model, px, w, h);
-    let mut dets = Vec::new();
-    let mut lls = Vec::new();
-    for nets in &model.levels {
-        let (ll, det) = forward(engine, nets, &x);
-        dets.push(det);
-        lls.push(ll.clone());
-        x = ll;
-    }
+    let Analysis { top: x, lls, dets, off } = analyse(model, engine, px, w, h);
     let c = x.c;
-    let off: Vec<i32> = (0..c).map(|i| floor_mean(x.plane(i))).collect();
     let mut bits = 0.0;
     for i in 0..c {
         let res = dpcm(x.plane(i), x.w, off[i]);
