@@ -18,7 +18,10 @@ cp fixtures/uint16.fits "$work/example.fits"
 frame=../shared/corpus/train/saao1m_ste3_a8280271.fits
 [ -f "$frame" ] && cp "$frame" "$work/saao_raw_frame.fits"
 for f in "$work"/*.fits; do
-    "$bin/fpack-ng" -v "$f"
+  for codec in "-r" "-n idf"; do
+    echo "== fpack-ng $codec $(basename "$f")"
+    # shellcheck disable=SC2086
+    "$bin/fpack-ng" -v $codec -O "$f.fz" "$f"
     "$bin/funpack-ng" -v -O "$f.restored" "$f.fz"
     python3 - "$f" "$f.restored" <<'PY'
 import sys, numpy as np
@@ -26,4 +29,6 @@ from astropy.io import fits
 a = fits.getdata(sys.argv[1]); b = fits.getdata(sys.argv[2])
 print(f"  round trip {'bit-exact' if np.array_equal(a, b) and a.dtype == b.dtype else 'DIFFERENT'}: {a.shape} {a.dtype}")
 PY
+    rm -f "$f.fz" "$f.restored"
+  done
 done
