@@ -28,3 +28,7 @@ fi
 if ! python3 -c "import astropy, numpy, imagecodecs" 2>/dev/null; then
     python3 -m pip install --quiet --cache-dir "$HOME/.cache/pip" "astropy==8.0.2" numpy "imagecodecs==2026.3.6"
 fi
+# matplotlib: the figures of bench/report.py (issue 9's benchmark report).
+if ! python3 -c "import matplotlib" 2>/dev/null; then
+    python3 -m pip install --quiet --cache-dir "$HOME/.cache/pip" matplotlib
+fi
