@@ -464,7 +464,7 @@ def figures(out, frames, codecs, res, bindir, tmp):
             fig.colorbar(im, ax=ax, label="compressed bits per pixel")
             ax.set_xlabel("tile column (32 px tiles)")
             ax.set_ylabel("tile row (32 px tiles)")
-            ax.set_title(f"{f.label}: {c.name} ({cmp}), bits/pixel per 32x32 tile")
+            ax.set_title(f"{f.label}\n{c.name} ({cmp}), bits/pixel per 32x32 tile", fontsize=9)
             fig.tight_layout()
             fig.savefig(out / "fig3_tile_bits.png", dpi=90)
             plt.close(fig)
