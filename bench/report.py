@@ -447,6 +447,11 @@ def figures(out, frames, codecs, res, bindir, tmp):
         fig.tight_layout()
         fig.savefig(out / fname, dpi=90)
         plt.close(fig)
+    same = [(a.name, b.name) for i, a in enumerate(used) for b in used[i + 1:]
+            if all(frame_ratio(res, a, f) == frame_ratio(res, b, f) for f in frames)]
+    if same:
+        notes.append("Markers hide each other where codecs give identical sizes on every frame: " +
+                     "; ".join(f"{a} = {b}" for a, b in same) + ".")
     # Fig. 3: the largest 2-D integer frame, best .fz codec on it (verified results only).
     cand = [f for f in frames if f.data.dtype.kind in "iu" and f.data.ndim == 2]
     if cand:
