@@ -376,7 +376,7 @@ def table3(frames, codecs, res):
         for d in ("enc_s", "dec_s"):
             for k in ("1", "all"):
                 ts = [getattr(r, d).get(k) for r in rs]
-                row.append("–" if None in ts else f"{mb / sum(ts):.1f}")
+                row.append("–" if None in ts else f"{mb / sum(ts):.3g}")
         for d in ("enc_s", "dec_s"):
             ts = [getattr(r, d).get("all", getattr(r, d).get("1")) for r in rs]
             row.append(f"{sum(ts) / nfr:.4f}")
@@ -454,10 +454,14 @@ def figures(out, frames, codecs, res, bindir, tmp):
                      "; ".join(f"{a} = {b}" for a, b in same) + ".")
     # Fig. 3: the largest 2-D integer frame, best .fz codec on it (verified results only).
     cand = [f for f in frames if f.data.dtype.kind in "iu" and f.data.ndim == 2]
-    if cand:
+    if not cand:
+        notes.append("fig3_tile_bits.png: not drawn, no 2-D integer frame in the inputs.")
+    else:
         f = max(cand, key=lambda f: f.data.size)
         fzc = sorted([c for c in codecs if isinstance(c.enc, list) and frame_ratio(res, c, f)],
                      key=lambda c: -frame_ratio(res, c, f))
+        if not fzc:
+            notes.append(f"fig3_tile_bits.png: not drawn, no verified .fz codec on {f.label}.")
         for c in fzc:
             try:
                 grid, cmp = tile_bits(c, f, bindir, tmp)
@@ -585,9 +589,11 @@ def main():
           "Headers' share of the .fz files (all header blocks / file bytes; not in the ratios above): " +
           ", ".join(f"{k} {v:.1f}%" for k, v in hdr_share.items()) + ".",
           "",
-          "Codec actually written per HDU where it differs from the requested one (fallbacks): " +
+          "ZCMPTYPE written where it differs from the codec asked for (CUBE_1: the default `--cube auto` chose "
+          "inter-plane residuals for a cube; anything else is a fallback for an image the codec does not take): " +
           (", ".join(sorted({f"{r.codec} on {fr['label']} -> {fr['cmptype']}" for r in fz_rs for fr in r.frames
-                             if ("JXL" in r.codec and fr["cmptype"] != "JXL_1") or ("IDF" in r.codec and fr["cmptype"] != "IDF_1")})) or "none") + ".",
+                             if ("JXL" in r.codec and fr["cmptype"] != "JXL_1") or ("IDF" in r.codec and fr["cmptype"] != "IDF_1")
+                             or ("GZIP_2" in r.codec and fr["cmptype"] != "GZIP_2")})) or "none") + ".",
           "",
           "## Table 2: noise floor",
           "",
@@ -613,12 +619,8 @@ def main():
           "",
           "## Figures",
           "",
-          "![ratio vs sigma](fig5_ratio_vs_sigma.png)",
-          "",
-          "![ratio vs exptime](fig2_ratio_vs_exptime.png)",
-          "",
-          "![tile bits](fig3_tile_bits.png)",
-          "",
+          *[f"![{n}]({n})\n" for n in ("fig5_ratio_vs_sigma.png", "fig2_ratio_vs_exptime.png", "fig3_tile_bits.png")
+            if (out / n).is_file()],
           *[f"- {n}" for n in notes],
           "",
           "## Failures",
