@@ -16,7 +16,9 @@ const INPUTS: [&str; 2] = ["uint16.fits", "bitpix16.fits"];
 fn image_bytes(path: &Path) -> usize {
     let (_, hdus) = split_file(path).unwrap();
     hdus.iter()
-        .filter(|h| h.int("NAXIS").unwrap_or(0) > 0 && h.value("XTENSION").map_or(true, |x| x == "IMAGE"))
+        .filter(|h| {
+            h.int("NAXIS").unwrap_or(0) > 0 && h.value("XTENSION").map_or(true, |x| x == "IMAGE")
+        })
         .map(|h| h.data_len())
         .sum()
 }
@@ -28,7 +30,8 @@ fn compressed_bytes(path: &Path) -> usize {
     assert!(!z.is_empty(), "{}: no compressed HDU", path.display());
     z.iter()
         .map(|h| {
-            let n = (h.int("NAXIS1").unwrap() * h.int("NAXIS2").unwrap() + h.int("PCOUNT").unwrap_or(0)) as usize;
+            let n = (h.int("NAXIS1").unwrap() * h.int("NAXIS2").unwrap()
+                + h.int("PCOUNT").unwrap_or(0)) as usize;
             assert_eq!(n, h.data_len());
             n
         })
@@ -36,7 +39,10 @@ fn compressed_bytes(path: &Path) -> usize {
 }
 
 fn python_ok() -> bool {
-    let r = run_cmd(Path::new("python3"), &["-c", "import astropy, numpy, imagecodecs"]);
+    let r = run_cmd(
+        Path::new("python3"),
+        &["-c", "import astropy, numpy, imagecodecs"],
+    );
     if !r.ok() {
         missing("python3 with astropy, numpy and imagecodecs (scripts/install-deps.sh)");
     }
@@ -64,14 +70,31 @@ fn quick_report_matches_independent_sizes() {
     let json = tmp.join("r.json");
     let out = tmp.join("rep");
     let script = manifest_dir().join("../bench/report.py");
-    let mut args = vec![p2s(&script), "--quick".into(), "--bin".into(), p2s(&bindir), "--out".into(), p2s(&out), "--json".into(), p2s(&json)];
+    let mut args = vec![
+        p2s(&script),
+        "--quick".into(),
+        "--bin".into(),
+        p2s(&bindir),
+        "--out".into(),
+        p2s(&out),
+        "--json".into(),
+        p2s(&json),
+    ];
     args.extend(inputs.iter().map(|p| p2s(p)));
-    let r = run_cmd_full(Path::new("python3"), &args, None, std::time::Duration::from_secs(180));
+    let r = run_cmd_full(
+        Path::new("python3"),
+        &args,
+        None,
+        std::time::Duration::from_secs(180),
+    );
     assert!(r.ok(), "report.py failed: {}", r.describe());
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let results = v["results"].as_array().unwrap();
-    assert!(md.contains("## Failures\n\nnone"), "report lists failures:\n{md}");
+    assert!(
+        md.contains("## Failures\n\nnone"),
+        "report lists failures:\n{md}"
+    );
 
     let mut checked = Vec::new();
     let mut codecs: Vec<(&str, PathBuf, Vec<&str>)> = vec![
@@ -94,26 +117,49 @@ fn quick_report_matches_independent_sizes() {
             let raw = image_bytes(input);
             let res = results
                 .iter()
-                .find(|r| r["codec"] == *name && Path::new(r["file"].as_str().unwrap()) == input.as_path())
+                .find(|r| {
+                    r["codec"] == *name && Path::new(r["file"].as_str().unwrap()) == input.as_path()
+                })
                 .unwrap_or_else(|| panic!("no result for {name} on {}", input.display()));
             assert_eq!(res["ok"], true, "{name}: {}", res["error"]);
             let frames = res["frames"].as_array().unwrap();
             let jcomp: u64 = frames.iter().map(|f| f["comp"].as_u64().unwrap()).sum();
             let jraw: u64 = frames.iter().map(|f| f["raw"].as_u64().unwrap()).sum();
-            assert_eq!(jcomp as usize, comp, "{name} on {}: compressed bytes", input.display());
-            assert_eq!(jraw as usize, raw, "{name} on {}: image bytes", input.display());
+            assert_eq!(
+                jcomp as usize,
+                comp,
+                "{name} on {}: compressed bytes",
+                input.display()
+            );
+            assert_eq!(
+                jraw as usize,
+                raw,
+                "{name} on {}: image bytes",
+                input.display()
+            );
             raw_all += raw;
             comp_all += comp;
         }
         // Both fixtures lack TELESCOP/INSTRUME: one dataset row named after the folder.
-        let row = md.lines().find(|l| l.starts_with("| frames |")).expect("Table 1 row for the folder");
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| frames |"))
+            .expect("Table 1 row for the folder");
         let cell = format!("{:.3}", raw_all as f64 / comp_all as f64);
-        assert!(row.contains(&cell), "{name}: ratio {cell} not in Table 1 row {row}");
+        assert!(
+            row.contains(&cell),
+            "{name}: ratio {cell} not in Table 1 row {row}"
+        );
         checked.push(*name);
     }
     // Every codec of the quick mode ran and verified on both frames.
     for r in results {
-        assert!(r["ok"] == true || !r["na"].as_str().unwrap_or("").is_empty(), "{}: {}", r["codec"], r["error"]);
+        assert!(
+            r["ok"] == true || !r["na"].as_str().unwrap_or("").is_empty(),
+            "{}: {}",
+            r["codec"],
+            r["error"]
+        );
     }
     eprintln!("checked {checked:?} against independent sizes");
 }
