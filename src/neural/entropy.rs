@@ -21,6 +21,7 @@
 use std::sync::OnceLock;
 
 use constriction::stream::model::DefaultContiguousCategoricalEntropyModel as Cat;
+use constriction::stream::model::EncoderModel;
 use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};
 use constriction::stream::{Decode, Encode};
 
@@ -117,6 +118,19 @@ pub fn table_fingerprint() -> u64 {
     h
 }
 
+/// The table symbol for value `s` and, for the two escape symbols, the
+/// excess beyond the table's radius that follows it.
+fn symbol(s: i64, radius: i32) -> (usize, Option<i64>) {
+    let r = radius as i64;
+    if s < -r {
+        (0, Some(-r - 1 - s))
+    } else if s > r {
+        (2 * r as usize + 2, Some(s - r - 1))
+    } else {
+        ((s + r + 1) as usize, None)
+    }
+}
+
 /// Which table and shift code a value with prior (mu_q, j).
 fn plan(mu_q: i32, j: u32) -> (i32, usize, u32) {
     let j = j.min(NSCALE - 1);
@@ -168,15 +182,8 @@ impl Encoder {
 
     fn put(&mut self, s: i64, table: usize) -> Result<(), CodecError> {
         let tab = &tables().scaled[table];
-        let r = tab.radius as i64;
-        let (sym, payload) = if s < -r {
-            (0, Some(-r - 1 - s))
-        } else if s > r {
-            (2 * r + 2, Some(s - r - 1))
-        } else {
-            (s + r + 1, None)
-        };
-        self.enc.encode_symbol(sym as usize, &tab.model).map_err(enc_err)?;
+        let (sym, payload) = symbol(s, tab.radius);
+        self.enc.encode_symbol(sym, &tab.model).map_err(enc_err)?;
         if let Some(m) = payload {
             if m >= VALUE_LIMIT {
                 return Err(CodecError::Unsupported(format!("value {s} too large for the IDF coder")));
@@ -269,13 +276,11 @@ pub fn cost_bits(v: i32, mu_q: i32, j: u32) -> f64 {
     let r = v as i64 - mu_int as i64;
     let s = if k == 0 { r } else { (r >> k) + 1 };
     let tab = &tables().scaled[table];
-    let rad = tab.radius as i64;
-    let sym = if s < -rad { 0 } else if s > rad { 2 * rad + 2 } else { s + rad + 1 };
-    let p = constriction::stream::model::IterableEntropyModel::symbol_table(&tab.model)
-        .nth(sym as usize)
-        .map(|(_, _, p)| p.get())
-        .unwrap_or(1);
-    (PRECISION as f64 - (p as f64).log2()) + k as f64
+    let (sym, payload) = symbol(s, tab.radius);
+    let p = tab.model.left_cumulative_and_probability(sym).map_or(1, |(_, p)| p.get());
+    // Escapes: 5 bits for the length, then the Elias-gamma tail, as `put` sends them.
+    let escape = payload.map_or(0, |m| 5 + (63 - (m as u64 + 1).leading_zeros()));
+    (PRECISION as f64 - (p as f64).log2()) + k as f64 + escape as f64
 }
 
 #[cfg(test)]
