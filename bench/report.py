@@ -73,6 +73,7 @@ CODECS = [
     Codec("fpack-ng JXL_1 e7", NG + ["--jxl"], UNNG, threaded=True),
     Codec("fpack-ng JXL_1 e10", NG + ["--jxl", "--jxl-effort", "10"], UNNG, threaded=True, full_only=True),
     Codec("fpack-ng IDF_1", NG + ["-n", "idf"], UNNG, threaded=True),
+    Codec("fpack-ng PCNN_1", NG + ["-n", "pixelcnn"], UNNG, threaded=True),
     Codec("fpack-ng cube on", NG + ["--cube", "on"], UNNG, threaded=True, cube_only=True),
     Codec("fpack-ng cube off", NG + ["--cube", "off"], UNNG, threaded=True, cube_only=True),
     Codec("fpack Rice (Debian)", ["fpack", "-r"], ["funpack"]),
@@ -593,6 +594,7 @@ def main():
           "inter-plane residuals for a cube; anything else is a fallback for an image the codec does not take): " +
           (", ".join(sorted({f"{r.codec} on {fr['label']} -> {fr['cmptype']}" for r in fz_rs for fr in r.frames
                              if ("JXL" in r.codec and fr["cmptype"] != "JXL_1") or ("IDF" in r.codec and fr["cmptype"] != "IDF_1")
+                             or ("PCNN" in r.codec and fr["cmptype"] != "PCNN_1")
                              or ("GZIP_2" in r.codec and fr["cmptype"] != "GZIP_2")})) or "none") + ".",
           "",
           "## Table 2: noise floor",

@@ -33,11 +33,18 @@ fn main() {
     while let Some(h) = r.next_hdu().expect("valid FITS") {
         n += 1;
         let axes = h.image_axes();
-        if h.header.get_int("BITPIX") != Some(16) || axes.len() < 2 || h.header.get_bool("ZIMAGE") == Some(true) {
+        if h.header.get_int("BITPIX") != Some(16)
+            || axes.len() < 2
+            || h.header.get_bool("ZIMAGE") == Some(true)
+        {
             continue;
         }
         let (w, hgt) = (axes[0], axes[1..].iter().product::<usize>());
-        let px: Vec<i32> = h.data_bytes().chunks_exact(2).map(|c| i16::from_be_bytes([c[0], c[1]]) as i32 + 32768).collect();
+        let px: Vec<i32> = h
+            .data_bytes()
+            .chunks_exact(2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]) as i32 + 32768)
+            .collect();
         let tile = resolve_tile_axes(&[w, hgt], &Tiling::Rows, "IDF_1").expect("tiling");
         let rows = tile[1];
         let starts: Vec<usize> = (0..hgt).step_by(rows).collect();

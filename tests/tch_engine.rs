@@ -40,7 +40,10 @@ impl Rng {
 }
 
 fn all_nets(m: &Model) -> Vec<&Net> {
-    m.levels.iter().flat_map(|l| [&l.t1, &l.t2, &l.t3, &l.t4, &l.prior]).collect()
+    m.levels
+        .iter()
+        .flat_map(|l| [&l.t1, &l.t2, &l.t3, &l.t4, &l.prior])
+        .collect()
 }
 
 /// A plane of `n` values in one of several regimes.
@@ -60,12 +63,27 @@ fn plane(rng: &mut Rng, n: usize, regime: u32) -> Vec<i32> {
         .collect()
 }
 
-fn compare(a: &dyn Engine, b: &dyn Engine, net: &Net, inputs: &[&[i32]], refs: &[Option<&[i32]>], h: usize, w: usize, what: &str) {
+fn compare(
+    a: &dyn Engine,
+    b: &dyn Engine,
+    net: &Net,
+    inputs: &[&[i32]],
+    refs: &[Option<&[i32]>],
+    h: usize,
+    w: usize,
+    what: &str,
+) {
     let pa = a.run(net, inputs, refs, h, w);
     let pb = b.run(net, inputs, refs, h, w);
     assert_eq!((pa.c, pa.h, pa.w), (pb.c, pb.h, pb.w), "{what}: shapes");
     if let Some(i) = pa.data.iter().zip(&pb.data).position(|(x, y)| x != y) {
-        panic!("{what}: {} and {} differ at value {i}: {} vs {}", a.name(), b.name(), pa.data[i], pb.data[i]);
+        panic!(
+            "{what}: {} and {} differ at value {i}: {} vs {}",
+            a.name(),
+            b.name(),
+            pa.data[i],
+            pb.data[i]
+        );
     }
 }
 
@@ -78,12 +96,21 @@ fn random_nets_agree(engine: &dyn Engine, sizes: &[(usize, usize)]) {
         for &(h, w) in sizes {
             for regime in 0..4 {
                 let n = h * w;
-                let ins: Vec<Vec<i32>> = (0..net.cin()).map(|_| plane(&mut rng, n, regime)).collect();
-                let rfs: Vec<Vec<i32>> = (0..net.cin()).map(|_| plane(&mut rng, n, (regime + 1) % 4)).collect();
+                let ins: Vec<Vec<i32>> =
+                    (0..net.cin()).map(|_| plane(&mut rng, n, regime)).collect();
+                let rfs: Vec<Vec<i32>> = (0..net.cin())
+                    .map(|_| plane(&mut rng, n, (regime + 1) % 4))
+                    .collect();
                 let inputs: Vec<&[i32]> = ins.iter().map(|v| v.as_slice()).collect();
                 // Refs on all, none, and every other input channel.
                 for pattern in 0..3 {
-                    let refs: Vec<Option<&[i32]>> = rfs.iter().enumerate().map(|(i, r)| (pattern == 0 || (pattern == 2 && i % 2 == 0)).then_some(r.as_slice())).collect();
+                    let refs: Vec<Option<&[i32]>> = rfs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| {
+                            (pattern == 0 || (pattern == 2 && i % 2 == 0)).then_some(r.as_slice())
+                        })
+                        .collect();
                     let what = format!("net {} {h}x{w} regime {regime} refs {pattern}", net.name);
                     compare(engine, &Cpu, net, &inputs, &refs, h, w, &what);
                     if n <= 64 {
@@ -97,7 +124,10 @@ fn random_nets_agree(engine: &dyn Engine, sizes: &[(usize, usize)]) {
 
 #[test]
 fn random_planes_match_the_cpu_engine() {
-    random_nets_agree(&Tch::cpu(), &[(1, 1), (1, 7), (5, 3), (8, 8), (17, 23), (40, 33)]);
+    random_nets_agree(
+        &Tch::cpu(),
+        &[(1, 1), (1, 7), (5, 3), (8, 8), (17, 23), (40, 33)],
+    );
 }
 
 fn corpus() -> PathBuf {
@@ -110,7 +140,8 @@ fn corpus() -> PathBuf {
 /// corpus file, as the uint16 values IDF_1 codes.
 fn real_crop(file: &str, x0: usize, y0: usize, w: usize, h: usize) -> Vec<i32> {
     let path = corpus().join("test").join(file);
-    let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e} (set FPACKNG_CORPUS)", path.display()));
+    let f = std::fs::File::open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (set FPACKNG_CORPUS)", path.display()));
     let len = f.metadata().unwrap().len();
     let mut r = FitsReader::new(f, Limits::default(), Some(len));
     while let Some(hdu) = r.next_hdu().unwrap() {
@@ -119,9 +150,17 @@ fn real_crop(file: &str, x0: usize, y0: usize, w: usize, h: usize) -> Vec<i32> {
             continue;
         }
         let (nx, ny) = (axes[0], axes[1]);
-        assert!(x0 + w <= nx && y0 + h <= ny, "{file}: {nx}x{ny} too small for the crop");
-        let Pixels::I16(v) = Pixels::from_be_bytes(PixelType::I16, hdu.data_bytes()) else { unreachable!() };
-        return (y0..y0 + h).flat_map(|y| (x0..x0 + w).map(move |x| (y, x))).map(|(y, x)| v[y * nx + x] as i32 + 32768).collect();
+        assert!(
+            x0 + w <= nx && y0 + h <= ny,
+            "{file}: {nx}x{ny} too small for the crop"
+        );
+        let Pixels::I16(v) = Pixels::from_be_bytes(PixelType::I16, hdu.data_bytes()) else {
+            unreachable!()
+        };
+        return (y0..y0 + h)
+            .flat_map(|y| (x0..x0 + w).map(move |x| (y, x)))
+            .map(|(y, x)| v[y * nx + x] as i32 + 32768)
+            .collect();
     }
     panic!("{file}: no 16-bit image HDU");
 }
@@ -129,15 +168,42 @@ fn real_crop(file: &str, x0: usize, y0: usize, w: usize, h: usize) -> Vec<i32> {
 /// Level-1 nets on the 2×2 phases of a real crop, as the flow feeds them.
 fn real_nets_agree(engine: &dyn Engine, px: &[i32], w: usize, h: usize) {
     let (hh, wh) = (h / 2, w / 2);
-    let phase = |dy: usize, dx: usize| -> Vec<i32> { (0..hh).flat_map(|y| (0..wh).map(move |x| (y, x))).map(|(y, x)| px[(2 * y + dy) * w + 2 * x + dx]).collect() };
+    let phase = |dy: usize, dx: usize| -> Vec<i32> {
+        (0..hh)
+            .flat_map(|y| (0..wh).map(move |x| (y, x)))
+            .map(|(y, x)| px[(2 * y + dy) * w + 2 * x + dx])
+            .collect()
+    };
     let (s00, s01, s10) = (phase(0, 0), phase(0, 1), phase(1, 0));
     let model = default_model();
     for net in all_nets(&model) {
-        let inputs: Vec<&[i32]> = [&s00, &s10, &s01].iter().take(net.cin()).map(|v| v.as_slice()).collect();
+        let inputs: Vec<&[i32]> = [&s00, &s10, &s01]
+            .iter()
+            .take(net.cin())
+            .map(|v| v.as_slice())
+            .collect();
         let refs: Vec<Option<&[i32]>> = (0..net.cin()).map(|_| Some(s00.as_slice())).collect();
-        compare(engine, &Cpu, net, &inputs, &refs, hh, wh, &format!("net {} on a real crop, refs", net.name));
+        compare(
+            engine,
+            &Cpu,
+            net,
+            &inputs,
+            &refs,
+            hh,
+            wh,
+            &format!("net {} on a real crop, refs", net.name),
+        );
         let none: Vec<Option<&[i32]>> = vec![None; net.cin()];
-        compare(engine, &Cpu, net, &inputs, &none, hh, wh, &format!("net {} on a real crop", net.name));
+        compare(
+            engine,
+            &Cpu,
+            net,
+            &inputs,
+            &none,
+            hh,
+            wh,
+            &format!("net {} on a real crop", net.name),
+        );
     }
 }
 
@@ -162,9 +228,24 @@ fn cross_decode(a: &dyn Engine, b: &dyn Engine, px: &[i32], w: usize, h: usize, 
     let model = default_model();
     let ea = encode_tile(&model, a, px, w, h).unwrap();
     let eb = encode_tile(&model, b, px, w, h).unwrap();
-    assert!(ea == eb, "{what}: {} and {} encode differently", a.name(), b.name());
-    assert!(decode_tile(&model, b, &ea, w, h).unwrap() == px, "{what}: {} → {}", a.name(), b.name());
-    assert!(decode_tile(&model, a, &eb, w, h).unwrap() == px, "{what}: {} → {}", b.name(), a.name());
+    assert!(
+        ea == eb,
+        "{what}: {} and {} encode differently",
+        a.name(),
+        b.name()
+    );
+    assert!(
+        decode_tile(&model, b, &ea, w, h).unwrap() == px,
+        "{what}: {} → {}",
+        a.name(),
+        b.name()
+    );
+    assert!(
+        decode_tile(&model, a, &eb, w, h).unwrap() == px,
+        "{what}: {} → {}",
+        b.name(),
+        a.name()
+    );
 }
 
 fn cross_decode_all(engine: &dyn Engine) {
@@ -179,11 +260,24 @@ fn cross_decode_all(engine: &dyn Engine) {
             let px: Vec<i32> = (0..w * h)
                 .map(|i| match pattern {
                     0 => 0,
-                    1 => if i % 2 == 0 { 0 } else { 65535 },
+                    1 => {
+                        if i % 2 == 0 {
+                            0
+                        } else {
+                            65535
+                        }
+                    }
                     _ => rng.range(0, 65535),
                 })
                 .collect();
-            cross_decode(engine, &Cpu, &px, w, h, &format!("{w}x{h} pattern {pattern}"));
+            cross_decode(
+                engine,
+                &Cpu,
+                &px,
+                w,
+                h,
+                &format!("{w}x{h} pattern {pattern}"),
+            );
         }
     }
 }
@@ -207,5 +301,12 @@ fn cuda_and_cpu_cross_decode() {
     cross_decode_all(&gpu);
     // And the tch CPU device against the GPU directly.
     let px = real_crop(CROPS[0].0, CROPS[0].1, CROPS[0].2, CROPS[0].3, CROPS[0].4);
-    cross_decode(&gpu, &Tch::cpu(), &px, CROPS[0].3, CROPS[0].4, "tch cuda vs tch cpu");
+    cross_decode(
+        &gpu,
+        &Tch::cpu(),
+        &px,
+        CROPS[0].3,
+        CROPS[0].4,
+        "tch cuda vs tch cpu",
+    );
 }

@@ -164,16 +164,35 @@ fn compress_options(p: &Parsed) -> Result<CompressOptions> {
                 let v = value.as_deref().unwrap_or("");
                 match v.to_ascii_lowercase().as_str() {
                     "idf" => o.algorithm = "IDF_1".into(),
+                    "pixelcnn" | "pcnn" => o.algorithm = "PCNN_1".into(),
                     _ if v.parse::<f64>().is_ok() => bail!(
-                        "-n {v}: fpack's lossy noise rescaling (-n NOISE) is not supported; -n takes a neural codec: idf"
+                        "-n {v}: fpack's lossy noise rescaling (-n NOISE) is not supported; -n takes a neural codec: idf or pixelcnn"
                     ),
-                    _ => bail!("-n {v}: unknown neural codec (available: idf)"),
+                    _ => bail!("-n {v}: unknown neural codec (available: idf, pixelcnn)"),
                 }
             }
             "--model" => {
                 let v = value.as_deref().unwrap_or("");
-                let m = fpackng::neural::store::load_file(std::path::Path::new(v))?;
-                codec.idf_model = Some(m.sha256.clone());
+                match fpackng::neural::load_model_file(std::path::Path::new(v))? {
+                    fpackng::neural::LoadedModel::Idf(m) => {
+                        codec.idf_model = Some(m.sha256.clone())
+                    }
+                    fpackng::neural::LoadedModel::Pcnn(m) => {
+                        codec.pcnn_model = Some(m.sha256.clone())
+                    }
+                }
+            }
+            "--pcnn-coding" => match value.as_deref().unwrap_or("") {
+                "split" => codec.pcnn_sixteen = false,
+                "16" => codec.pcnn_sixteen = true,
+                v => bail!("--pcnn-coding takes split or 16, not '{v}'"),
+            },
+            "--pcnn-batch" => {
+                let v = value.as_deref().unwrap_or("");
+                let n = v.parse::<usize>().map_err(|_| {
+                    anyhow!("--pcnn-batch needs a number of pixels (0: whole rows), not '{v}'")
+                })?;
+                fpackng::neural::pcnn::coder::set_encoder_batch(n);
             }
             "--jxl-effort" => {
                 let v = value.as_deref().unwrap_or("");
@@ -426,9 +445,7 @@ fn common_setup(parsed: &Parsed) -> Result<()> {
     set_device(parsed)?;
     for (flag, value) in &parsed.flags {
         if flag == "--model" {
-            fpackng::neural::store::load_file(std::path::Path::new(
-                value.as_deref().unwrap_or(""),
-            ))?;
+            fpackng::neural::load_model_file(std::path::Path::new(value.as_deref().unwrap_or("")))?;
         }
     }
     if parsed.files.is_empty() {
@@ -477,7 +494,14 @@ fn auto_engine() -> &'static dyn fpackng::neural::Engine {
         }
     }
     impl Engine for Auto {
-        fn run(&self, net: &fpackng::neural::model::Net, inputs: &[&[i32]], refs: &[Option<&[i32]>], h: usize, w: usize) -> Planes {
+        fn run(
+            &self,
+            net: &fpackng::neural::model::Net,
+            inputs: &[&[i32]],
+            refs: &[Option<&[i32]>],
+            h: usize,
+            w: usize,
+        ) -> Planes {
             self.pick().run(net, inputs, refs, h, w)
         }
         fn name(&self) -> &'static str {

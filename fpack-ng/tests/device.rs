@@ -25,13 +25,26 @@ fn run(tool: &str, args: &[&str]) -> Output {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
 }
 
 /// Compress `src` with `-n idf --device dev` into `dir/dev.fz`.
 fn pack(dir: &Path, src: &Path, dev: &str) -> (Output, PathBuf) {
     let out = dir.join(format!("{dev}.fz"));
-    let o = run("fpack-ng", &["-n", "idf", "--device", dev, "-O", out.to_str().unwrap(), src.to_str().unwrap()]);
+    let o = run(
+        "fpack-ng",
+        &[
+            "-n",
+            "idf",
+            "--device",
+            dev,
+            "-O",
+            out.to_str().unwrap(),
+            src.to_str().unwrap(),
+        ],
+    );
     (o, out)
 }
 
@@ -40,23 +53,43 @@ fn every_device_writes_the_same_bytes() {
     let dir = scratch("same");
     let src = fixture("uint16.fits");
     let (o, cpu) = pack(&dir, &src, "cpu");
-    assert!(o.status.success(), "cpu: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "cpu: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let (o, auto) = pack(&dir, &src, "auto");
-    assert!(o.status.success(), "auto: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "auto: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let cpu_bytes = std::fs::read(&cpu).unwrap();
-    assert!(std::fs::read(&auto).unwrap() == cpu_bytes, "--device auto and cpu wrote different files");
+    assert!(
+        std::fs::read(&auto).unwrap() == cpu_bytes,
+        "--device auto and cpu wrote different files"
+    );
 
     let (o, cuda) = pack(&dir, &src, "cuda");
     let err = String::from_utf8_lossy(&o.stderr);
     if cfg!(feature = "tch") {
         if o.status.success() {
-            assert!(std::fs::read(&cuda).unwrap() == cpu_bytes, "--device cuda and cpu wrote different files");
+            assert!(
+                std::fs::read(&cuda).unwrap() == cpu_bytes,
+                "--device cuda and cpu wrote different files"
+            );
         } else {
-            assert!(err.contains("no CUDA device"), "--device cuda failed otherwise: {err}");
+            assert!(
+                err.contains("no CUDA device"),
+                "--device cuda failed otherwise: {err}"
+            );
             eprintln!("note: no CUDA device here, --device cuda was refused as it should be");
         }
     } else {
-        assert!(!o.status.success() && err.contains("`tch` cargo feature"), "--device cuda without tch: {err}");
+        assert!(
+            !o.status.success() && err.contains("`tch` cargo feature"),
+            "--device cuda without tch: {err}"
+        );
         assert!(!cuda.exists(), "a refused run wrote {}", cuda.display());
     }
 
@@ -64,18 +97,37 @@ fn every_device_writes_the_same_bytes() {
     let want = std::fs::read(&src).unwrap();
     for dev in ["cpu", "auto", "cuda"] {
         let back = dir.join(format!("back-{dev}.fits"));
-        let o = run("funpack-ng", &["--device", dev, "-O", back.to_str().unwrap(), cpu.to_str().unwrap()]);
+        let o = run(
+            "funpack-ng",
+            &[
+                "--device",
+                dev,
+                "-O",
+                back.to_str().unwrap(),
+                cpu.to_str().unwrap(),
+            ],
+        );
         if dev == "cuda" && !o.status.success() {
             continue; // refused above for the same reason
         }
-        assert!(o.status.success(), "funpack-ng --device {dev}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "funpack-ng --device {dev}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let got = std::fs::read(&back).unwrap();
         // The data unit follows the header; compare the whole files' data
         // parts through the library so header-keyword order cannot matter.
-        assert_eq!(data_of(&got), data_of(&want), "funpack-ng --device {dev} restored other pixels");
+        assert_eq!(
+            data_of(&got),
+            data_of(&want),
+            "funpack-ng --device {dev} restored other pixels"
+        );
     }
     let o = run("fpack-ng", &["--device", "tpu", src.to_str().unwrap()]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("auto, cpu or cuda"));
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("auto, cpu or cuda")
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -403,7 +403,8 @@ fn add_list(
     found: &mut Vec<(PathBuf, PathBuf, String)>,
     out: &mut Discovery,
 ) -> Result<()> {
-    let text = fs::read_to_string(list).map_err(|e| Error::io(Context::default(), e).with_file(list))?;
+    let text =
+        fs::read_to_string(list).map_err(|e| Error::io(Context::default(), e).with_file(list))?;
     let base = list.parent().unwrap_or(Path::new("")).to_path_buf();
     for line in text.lines() {
         let entry = line.split('\t').next().unwrap_or("").trim();
@@ -439,8 +440,14 @@ mod tests {
     #[test]
     fn names_follow_fpack() {
         assert_eq!(SourceKind::from_name("a.FITS"), Some(SourceKind::Fits));
-        assert_eq!(SourceKind::from_name("a.fits.gz"), Some(SourceKind::GzipFits));
-        assert_eq!(SourceKind::from_name("a.fits.fz"), Some(SourceKind::Compressed));
+        assert_eq!(
+            SourceKind::from_name("a.fits.gz"),
+            Some(SourceKind::GzipFits)
+        );
+        assert_eq!(
+            SourceKind::from_name("a.fits.fz"),
+            Some(SourceKind::Compressed)
+        );
         assert_eq!(SourceKind::from_name("a.txt"), None);
         assert_eq!(SourceKind::Fits.output_name("a.fits"), "a.fits.fz");
         assert_eq!(SourceKind::GzipFits.output_name("a.fits.gz"), "a.fits.fz");
@@ -449,7 +456,9 @@ mod tests {
 
     #[test]
     fn shards_partition_keys() {
-        let keys: Vec<String> = (0..500).map(|i| format!("d{}/f{i}.fits.fz", i % 7)).collect();
+        let keys: Vec<String> = (0..500)
+            .map(|i| format!("d{}/f{i}.fits.fz", i % 7))
+            .collect();
         for n in [1u32, 3, 7] {
             let mut counts = vec![0usize; n as usize];
             for k in &keys {
@@ -460,7 +469,10 @@ mod tests {
                 counts[owners[0] as usize] += 1;
             }
             // Balanced enough to be useful: no shard more than twice its share.
-            assert!(counts.iter().all(|&c| c <= 2 * keys.len() / n as usize), "{counts:?}");
+            assert!(
+                counts.iter().all(|&c| c <= 2 * keys.len() / n as usize),
+                "{counts:?}"
+            );
         }
         // Fixed forever (published FNV-1a 64 test vectors): a change would
         // reshuffle the shards of running jobs.

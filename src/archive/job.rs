@@ -98,7 +98,8 @@ impl JobOptions {
 
     fn check(&self) -> Result<()> {
         if self.compress.quantize.is_some()
-            || (self.compress.algorithm == "HCOMPRESS_1" && self.compress.codec.hcompress_scale != 0.0)
+            || (self.compress.algorithm == "HCOMPRESS_1"
+                && self.compress.codec.hcompress_scale != 0.0)
         {
             return Err(Error::bad_parameter(
                 "recompression is lossless only: quantization and lossy Hcompress are refused",
@@ -171,7 +172,11 @@ struct Plan {
     temp_files: Vec<PathBuf>,
 }
 
-fn plan(sources: &[Source], opts: &JobOptions, resumed: Option<&super::journal::Resumed>) -> Result<Plan> {
+fn plan(
+    sources: &[Source],
+    opts: &JobOptions,
+    resumed: Option<&super::journal::Resumed>,
+) -> Result<Plan> {
     let found = discover(sources, opts.output_dir.as_deref())?;
     let mut tasks: Vec<Task> = found
         .tasks
@@ -257,13 +262,26 @@ fn plan(sources: &[Source], opts: &JobOptions, resumed: Option<&super::journal::
     let mut by_dir: BTreeMap<PathBuf, BTreeSet<String>> = BTreeMap::new();
     for t in &tasks {
         let dir = t.output.parent().unwrap_or(Path::new("")).to_path_buf();
-        let name = t.output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        by_dir.entry(dir).or_default().insert(format!(".{name}.fpack-ng-tmp."));
+        let name = t
+            .output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        by_dir
+            .entry(dir)
+            .or_default()
+            .insert(format!(".{name}.fpack-ng-tmp."));
     }
     let mut temp_files = Vec::new();
     for (dir, prefixes) in by_dir {
-        let listing = if dir.as_os_str().is_empty() { Path::new(".") } else { dir.as_path() };
-        let Ok(entries) = fs::read_dir(listing) else { continue };
+        let listing = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir.as_path()
+        };
+        let Ok(entries) = fs::read_dir(listing) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
@@ -344,7 +362,10 @@ fn prepare(task: &Task, opts: &JobOptions) -> Result<Preparation> {
     let bytes_before = fs::metadata(&task.input).map_err(io_in(&task.input))?.len();
     let (plain, source_algorithm) = match task.kind {
         SourceKind::Fits => (None, "FITS".to_string()),
-        SourceKind::GzipFits => (Some(gunzip(&task.input, limits.max_hdu_bytes)?), "FITS.gz".to_string()),
+        SourceKind::GzipFits => (
+            Some(gunzip(&task.input, limits.max_hdu_bytes)?),
+            "FITS.gz".to_string(),
+        ),
         SourceKind::Compressed => {
             // Headers only: a file already in the target is left alone
             // without decoding it.
@@ -388,7 +409,8 @@ fn prepare(task: &Task, opts: &JobOptions) -> Result<Preparation> {
         Some(b) => Input::Bytes(b),
         None => Input::Path(&task.input),
     };
-    let report = compress_stream(source, &mut encoded, &copts).map_err(|e| e.with_file(&task.input))?;
+    let report =
+        compress_stream(source, &mut encoded, &copts).map_err(|e| e.with_file(&task.input))?;
     if !report.lossless() {
         return Err(Error::bad_parameter(format!(
             "{}: the target is lossy for this file; refused",
@@ -578,7 +600,8 @@ impl Worker<'_> {
 
     fn run_guarded(&self, task: &Task, start: Option<&StartRecord>) -> FileRecord {
         let t0 = Instant::now();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process(task, start)));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process(task, start)));
         let mut record = match outcome {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => self.record(task, Status::Failed, Some(e.to_string())),
@@ -668,7 +691,11 @@ fn run_workers<T: Send>(
 }
 
 /// Run a recompression job over `sources` (this shard's part of them).
-pub fn run(sources: &[Source], opts: &JobOptions, progress: &(dyn Fn(Progress) + Sync)) -> Result<Report> {
+pub fn run(
+    sources: &[Source],
+    opts: &JobOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Report> {
     opts.check()?;
     let started_at = Instant::now();
     let settings = opts.settings();
@@ -718,7 +745,10 @@ pub fn run(sources: &[Source], opts: &JobOptions, progress: &(dyn Fn(Progress) +
             if !matches!(record.status, Status::OutputExists | Status::AlreadyTarget) {
                 *processed.lock().unwrap_or_else(|p| p.into_inner()) += record.bytes_before;
             }
-            records.lock().unwrap_or_else(|p| p.into_inner()).push(record);
+            records
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(record);
         },
     );
     if broken.load(Ordering::SeqCst) {
@@ -803,12 +833,13 @@ pub fn dry_run(sources: &[Source], opts: &JobOptions, sample: usize) -> Result<E
         &stop,
         &|task| {
             let before = fs::metadata(&task.input).map(|m| m.len()).unwrap_or(0);
-            let after = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(task, opts)))
-                .unwrap_or_else(|_| Err(Error::bad_parameter("internal error")))
-                .map(|p| match p {
-                    Preparation::Ready(p) => (p.encoded.len() as u64).min(before),
-                    Preparation::AlreadyTarget { bytes, .. } => bytes,
-                });
+            let after =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(task, opts)))
+                    .unwrap_or_else(|_| Err(Error::bad_parameter("internal error")))
+                    .map(|p| match p {
+                        Preparation::Ready(p) => (p.encoded.len() as u64).min(before),
+                        Preparation::AlreadyTarget { bytes, .. } => bytes,
+                    });
             (task.clone(), before, after)
         },
         &|r| results.lock().unwrap_or_else(|p| p.into_inner()).push(r),
@@ -818,7 +849,10 @@ pub fn dry_run(sources: &[Source], opts: &JobOptions, sample: usize) -> Result<E
     let mut failures = Vec::new();
     let (mut sb, mut sa) = (0u64, 0u64);
     for (label, tasks) in &groups {
-        let bytes: u64 = tasks.iter().map(|t| fs::metadata(&t.input).map(|m| m.len()).unwrap_or(0)).sum();
+        let bytes: u64 = tasks
+            .iter()
+            .map(|t| fs::metadata(&t.input).map(|m| m.len()).unwrap_or(0))
+            .sum();
         let (mut before, mut after, mut n) = (0u64, 0u64, 0u64);
         for (t, b, a) in &results {
             if kind_label(t.kind) != *label {
@@ -837,7 +871,11 @@ pub fn dry_run(sources: &[Source], opts: &JobOptions, sample: usize) -> Result<E
         }
         sb += before;
         sa += after;
-        let ratio = if after > 0 { before as f64 / after as f64 } else { 1.0 };
+        let ratio = if after > 0 {
+            before as f64 / after as f64
+        } else {
+            1.0
+        };
         by_source.push(EstimateRow {
             source: label.to_string(),
             files: tasks.len() as u64,

@@ -83,7 +83,12 @@ fn io_error(path: &Path, e: std::io::Error) -> Error {
 impl Journal {
     /// Open (or create) the journal at `path` for a job with `settings`;
     /// `restart` discards an existing journal's contents.
-    pub fn open(path: &Path, settings: &str, shard: &str, restart: bool) -> Result<(Journal, Resumed)> {
+    pub fn open(
+        path: &Path,
+        settings: &str,
+        shard: &str,
+        restart: bool,
+    ) -> Result<(Journal, Resumed)> {
         let mut text = Vec::new();
         if !restart {
             match File::open(path) {
@@ -208,7 +213,8 @@ mod tests {
         {
             let (mut j, r) = Journal::open(&path, "RICE_1", "0/1", false).unwrap();
             assert!(r.done.is_empty());
-            j.append(&Record::Done(record("a.fits", Status::Recompressed))).unwrap();
+            j.append(&Record::Done(record("a.fits", Status::Recompressed)))
+                .unwrap();
             j.append(&Record::Start(StartRecord {
                 input: "b.fits".into(),
                 output: "b.fits.fz".into(),
@@ -229,8 +235,12 @@ mod tests {
         assert_eq!(r.torn_lines, 1);
         assert_eq!(r.done["a.fits"].status, Status::Recompressed);
         assert!(r.started.contains_key("b.fits"));
-        assert_eq!(r.outputs, vec!["a.fits.fz".to_string(), "b.fits.fz".to_string()]);
-        j.append(&Record::Done(record("b.fits", Status::Kept))).unwrap();
+        assert_eq!(
+            r.outputs,
+            vec!["a.fits.fz".to_string(), "b.fits.fz".to_string()]
+        );
+        j.append(&Record::Done(record("b.fits", Status::Kept)))
+            .unwrap();
         drop(j);
         let (_, r) = Journal::open(&path, "RICE_1", "0/1", false).unwrap();
         assert!(r.started.is_empty());

@@ -228,7 +228,8 @@ impl Report {
     }
 
     pub fn from_json(text: &str) -> Result<Report> {
-        serde_json::from_str(text).map_err(|e| Error::bad_parameter(format!("not a recompress report: {e}")))
+        serde_json::from_str(text)
+            .map_err(|e| Error::bad_parameter(format!("not a recompress report: {e}")))
     }
 
     /// The human summary: totals, the per-algorithm table, failures.
@@ -236,7 +237,11 @@ impl Report {
         let mut s = String::new();
         let mb = |b: u64| b as f64 / 1e6;
         let _ = writeln!(s, "recompress to {} (shard {})", self.target, self.shard);
-        let statuses: Vec<String> = self.by_status.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let statuses: Vec<String> = self
+            .by_status
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
         let _ = writeln!(s, "files: {} ({})", self.files, statuses.join(", "));
         let _ = writeln!(
             s,
@@ -321,12 +326,24 @@ mod tests {
         let a = Report::new(
             "RICE_1",
             "0/2",
-            vec![rec("a", Status::Recompressed, 100, 40), rec("b", Status::Failed, 10, 10)],
+            vec![
+                rec("a", Status::Recompressed, 100, 40),
+                rec("b", Status::Failed, 10, 10),
+            ],
             2.0,
             110,
         );
-        let b = Report::new("RICE_1", "1/2", vec![rec("c", Status::Recompressed, 50, 10)], 4.0, 50);
-        assert_eq!((a.bytes_before, a.bytes_after, a.bytes_saved), (110, 50, 60));
+        let b = Report::new(
+            "RICE_1",
+            "1/2",
+            vec![rec("c", Status::Recompressed, 50, 10)],
+            4.0,
+            50,
+        );
+        assert_eq!(
+            (a.bytes_before, a.bytes_after, a.bytes_saved),
+            (110, 50, 60)
+        );
         assert_eq!(a.failures.len(), 1);
         assert_eq!(a.by_algorithm[0].files, 1);
         let m = Report::merge(&[a.clone(), b]).unwrap();
@@ -335,7 +352,13 @@ mod tests {
         assert_eq!(m.wall_seconds, 4.0);
         assert_eq!(m.processed_bytes, 160);
         let back = Report::from_json(&m.to_json()).unwrap();
-        assert_eq!((back.files, back.bytes_after, &back.records), (m.files, m.bytes_after, &m.records));
-        assert!(Report::merge(&[a.clone(), a]).is_err(), "overlapping shards accepted");
+        assert_eq!(
+            (back.files, back.bytes_after, &back.records),
+            (m.files, m.bytes_after, &m.records)
+        );
+        assert!(
+            Report::merge(&[a.clone(), a]).is_err(),
+            "overlapping shards accepted"
+        );
     }
 }

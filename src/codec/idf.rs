@@ -23,18 +23,21 @@ pub const MAPPING_VERSION: i64 = 1;
 
 pub struct Idf;
 
-
 fn model_for(spec: &TileSpec) -> Result<Arc<Model>, CodecError> {
     let ver = spec.params.get_int("IDFVER").unwrap_or(MAPPING_VERSION);
     if ver != MAPPING_VERSION {
-        return Err(CodecError::BadParameter(format!("IDFVER = {ver}; this build reads {MAPPING_VERSION}")));
+        return Err(CodecError::BadParameter(format!(
+            "IDFVER = {ver}; this build reads {MAPPING_VERSION}"
+        )));
     }
-    let sha = spec
-        .params
-        .get_text("IDFSHA")
-        .ok_or_else(|| CodecError::BadParameter("IDF_1 HDU without IDFSHA (the model's SHA-256)".into()))?;
+    let sha = spec.params.get_text("IDFSHA").ok_or_else(|| {
+        CodecError::BadParameter("IDF_1 HDU without IDFSHA (the model's SHA-256)".into())
+    })?;
     let name = spec.params.get_text("IDFMODEL").unwrap_or("?");
-    store::find(sha).ok_or_else(|| CodecError::ModelUnavailable { name: name.trim().to_string(), sha256: sha.trim().to_string() })
+    store::find(sha).ok_or_else(|| CodecError::ModelUnavailable {
+        name: name.trim().to_string(),
+        sha256: sha.trim().to_string(),
+    })
 }
 
 impl Codec for Idf {
@@ -64,7 +67,12 @@ impl Codec for Idf {
         let px: Vec<i32> = match pixels {
             Pixels::U8(v) => v.iter().map(|&p| p as i32).collect(),
             Pixels::I16(v) => v.iter().map(|&p| p as i32 + 32768).collect(),
-            _ => return Err(CodecError::Unsupported(format!("IDF_1 codes 8- and 16-bit integers, not {:?}", pixels.pixel_type()))),
+            _ => {
+                return Err(CodecError::Unsupported(format!(
+                    "IDF_1 codes 8- and 16-bit integers, not {:?}",
+                    pixels.pixel_type()
+                )))
+            }
         };
         flow::encode_tile(&model, engine(), &px, w, h)
     }
@@ -76,11 +84,19 @@ impl Codec for Idf {
         match spec.pixel_type {
             PixelType::U8 => px
                 .iter()
-                .map(|&v| u8::try_from(v).map_err(|_| CodecError::Corrupt("IDF_1 value out of the 8-bit range".into())))
+                .map(|&v| {
+                    u8::try_from(v).map_err(|_| {
+                        CodecError::Corrupt("IDF_1 value out of the 8-bit range".into())
+                    })
+                })
                 .collect::<Result<Vec<u8>, _>>()
                 .map(Pixels::U8),
-            PixelType::I16 => Ok(Pixels::I16(px.iter().map(|&v| (v - 32768) as i16).collect())),
-            t => Err(CodecError::Unsupported(format!("IDF_1 does not code {t:?}"))),
+            PixelType::I16 => Ok(Pixels::I16(
+                px.iter().map(|&v| (v - 32768) as i16).collect(),
+            )),
+            t => Err(CodecError::Unsupported(format!(
+                "IDF_1 does not code {t:?}"
+            ))),
         }
     }
 }
@@ -91,7 +107,11 @@ mod tests {
     use crate::test_rng::TestRng;
 
     fn spec<'a>(shape: &'a [usize], pt: PixelType, params: &'a Params) -> TileSpec<'a> {
-        TileSpec { shape, pixel_type: pt, params }
+        TileSpec {
+            shape,
+            pixel_type: pt,
+            params,
+        }
     }
 
     #[test]
@@ -104,7 +124,13 @@ mod tests {
                     .map(|i| match pattern {
                         0 => i16::MIN,
                         1 => i16::MAX,
-                        2 => if i % 2 == 0 { i16::MIN } else { i16::MAX },
+                        2 => {
+                            if i % 2 == 0 {
+                                i16::MIN
+                            } else {
+                                i16::MAX
+                            }
+                        }
                         _ => rng.range(-32768, 32767) as i16,
                     })
                     .collect();
@@ -133,7 +159,11 @@ mod tests {
     fn damaged_tiles_and_unknown_models_are_errors() {
         let params = Idf.encode_params(PixelType::I16, &EncodeOptions::default());
         let mut rng = TestRng(9);
-        let px = Pixels::I16((0..64 * 32).map(|_| rng.noise(1000.0, 20.0) as i16).collect());
+        let px = Pixels::I16(
+            (0..64 * 32)
+                .map(|_| rng.noise(1000.0, 20.0) as i16)
+                .collect(),
+        );
         let shape = [64, 32];
         let s = spec(&shape, PixelType::I16, &params);
         let bytes = Idf.encode(&px, &s).unwrap();
@@ -143,11 +173,20 @@ mod tests {
         for i in (0..bytes.len()).step_by(7) {
             let mut b = bytes.clone();
             b[i] ^= 0x5a;
-            assert!(Idf.decode(&b, &s).is_err(), "flipped byte {i} decoded silently");
+            assert!(
+                Idf.decode(&b, &s).is_err(),
+                "flipped byte {i} decoded silently"
+            );
         }
-        let other = params.clone().with("IDFSHA", ParamValue::Text("00".repeat(32)));
-        let err = Idf.decode(&bytes, &spec(&shape, PixelType::I16, &other)).unwrap_err();
+        let other = params
+            .clone()
+            .with("IDFSHA", ParamValue::Text("00".repeat(32)));
+        let err = Idf
+            .decode(&bytes, &spec(&shape, PixelType::I16, &other))
+            .unwrap_err();
         assert!(matches!(err, CodecError::ModelUnavailable { .. }), "{err}");
-        assert!(err.to_string().contains(store::default_model().name.as_str()));
+        assert!(err
+            .to_string()
+            .contains(store::default_model().name.as_str()));
     }
 }

@@ -15,6 +15,7 @@ pub mod hcompress;
 pub mod idf;
 pub mod jxl;
 pub mod nocompress;
+pub mod pcnn;
 pub mod plio;
 pub mod rice;
 
@@ -131,6 +132,12 @@ pub struct EncodeOptions {
     /// SHA-256 (hex) of the IDF_1 model to code with, among the models the
     /// library knows ([`crate::neural::store`]); None: the built-in model.
     pub idf_model: Option<String>,
+    /// SHA-256 (hex) of the PCNN_1 model to code with ([`crate::neural::pcnn::store`]);
+    /// None: the built-in model.
+    pub pcnn_model: Option<String>,
+    /// PCNN_1: code each 16-bit value as one symbol instead of the MSB/LSB
+    /// split (the 1×16-bit variant, for comparison; written as PCNNCODE='16').
+    pub pcnn_sixteen: bool,
 }
 
 impl Default for EncodeOptions {
@@ -141,6 +148,8 @@ impl Default for EncodeOptions {
             gzip_level: 1,
             jxl_effort: 7,
             idf_model: None,
+            pcnn_model: None,
+            pcnn_sixteen: false,
         }
     }
 }
@@ -197,6 +206,7 @@ pub static REGISTRY: &[&dyn Codec] = &[
     &plio::Plio,
     &jxl::Jxl,
     &idf::Idf,
+    &pcnn::Pcnn,
     &cube::Cube,
     &nocompress::NoCompress,
 ];

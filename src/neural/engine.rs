@@ -20,7 +20,12 @@ pub struct Planes {
 
 impl Planes {
     pub fn zeros(c: usize, h: usize, w: usize) -> Self {
-        Planes { c, h, w, data: vec![0; c * h * w] }
+        Planes {
+            c,
+            h,
+            w,
+            data: vec![0; c * h * w],
+        }
     }
     pub fn plane(&self, i: usize) -> &[i32] {
         let n = self.h * self.w;
@@ -36,7 +41,14 @@ impl Planes {
 /// for each input a reference plane subtracted before the first layer (None:
 /// zero). Returns the output planes.
 pub trait Engine: Sync {
-    fn run(&self, net: &Net, inputs: &[&[i32]], refs: &[Option<&[i32]>], h: usize, w: usize) -> Planes;
+    fn run(
+        &self,
+        net: &Net,
+        inputs: &[&[i32]],
+        refs: &[Option<&[i32]>],
+        h: usize,
+        w: usize,
+    ) -> Planes;
     fn name(&self) -> &'static str;
 }
 
@@ -86,7 +98,8 @@ fn patch3(layer: &Layer, inputs: &[&[i32]], refs: &[Option<&[i32]>], h: usize, w
                         let xx = (x + kx).saturating_sub(1).min(w - 1);
                         let r = rrow.map_or(0, |r| r[x]);
                         // i64: a corrupt stream may give any i32 here.
-                        *t = (row[xx] as i64 - r as i64).clamp(-(IN_MAX as i64), IN_MAX as i64) as i32;
+                        *t = (row[xx] as i64 - r as i64).clamp(-(IN_MAX as i64), IN_MAX as i64)
+                            as i32;
                     }
                     let tap = ky * 3 + kx;
                     for o in 0..layer.cout {
@@ -157,7 +170,14 @@ fn conv1(layer: &Layer, x: &Planes) -> Planes {
 }
 
 impl Engine for Cpu {
-    fn run(&self, net: &Net, inputs: &[&[i32]], refs: &[Option<&[i32]>], h: usize, w: usize) -> Planes {
+    fn run(
+        &self,
+        net: &Net,
+        inputs: &[&[i32]],
+        refs: &[Option<&[i32]>],
+        h: usize,
+        w: usize,
+    ) -> Planes {
         assert_eq!(inputs.len(), net.cin());
         assert_eq!(refs.len(), net.cin());
         let mut cur = patch3(&net.layers[0], inputs, refs, h, w);

@@ -97,7 +97,8 @@ fn tables() -> &'static Tables {
         let uniform = (1..=16u32)
             .map(|b| {
                 let q = vec![1u32 << (PRECISION - b); 1 << b];
-                Cat::from_nonzero_fixed_point_probabilities(&q, false).expect("uniform frequencies sum to 2^24")
+                Cat::from_nonzero_fixed_point_probabilities(&q, false)
+                    .expect("uniform frequencies sum to 2^24")
             })
             .collect();
         Tables { scaled, uniform }
@@ -109,7 +110,9 @@ pub fn table_fingerprint() -> u64 {
     let t = tables();
     let mut h: u64 = 0xcbf29ce484222325;
     for tab in &t.scaled {
-        for (_, left, prob) in constriction::stream::model::IterableEntropyModel::symbol_table(&tab.model) {
+        for (_, left, prob) in
+            constriction::stream::model::IterableEntropyModel::symbol_table(&tab.model)
+        {
             for v in [left as u64, prob.get() as u64] {
                 h = (h ^ v).wrapping_mul(0x100000001b3);
             }
@@ -164,7 +167,9 @@ impl Default for Encoder {
 
 impl Encoder {
     pub fn new() -> Self {
-        Encoder { enc: DefaultRangeEncoder::new() }
+        Encoder {
+            enc: DefaultRangeEncoder::new(),
+        }
     }
 
     /// `bits` low bits of `v`, uniformly.
@@ -173,7 +178,9 @@ impl Encoder {
         while bits > 0 {
             let b = bits.min(16);
             let sym = (v & ((1u64 << b) - 1)) as usize;
-            self.enc.encode_symbol(sym, &t.uniform[b as usize - 1]).map_err(enc_err)?;
+            self.enc
+                .encode_symbol(sym, &t.uniform[b as usize - 1])
+                .map_err(enc_err)?;
             v >>= b;
             bits -= b;
         }
@@ -186,7 +193,9 @@ impl Encoder {
         self.enc.encode_symbol(sym, &tab.model).map_err(enc_err)?;
         if let Some(m) = payload {
             if m >= VALUE_LIMIT {
-                return Err(CodecError::Unsupported(format!("value {s} too large for the IDF coder")));
+                return Err(CodecError::Unsupported(format!(
+                    "value {s} too large for the IDF coder"
+                )));
             }
             let g = m as u64 + 1;
             let n = 63 - g.leading_zeros();
@@ -219,7 +228,9 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(words: Vec<u32>) -> Result<Self, CodecError> {
-        Ok(Decoder { dec: DefaultRangeDecoder::from_compressed(words).map_err(dec_err)? })
+        Ok(Decoder {
+            dec: DefaultRangeDecoder::from_compressed(words).map_err(dec_err)?,
+        })
     }
 
     pub fn uniform(&mut self, bits: u32) -> Result<u64, CodecError> {
@@ -229,7 +240,10 @@ impl Decoder {
         let mut left = bits;
         while left > 0 {
             let b = left.min(16);
-            let sym = self.dec.decode_symbol(&t.uniform[b as usize - 1]).map_err(dec_err)?;
+            let sym = self
+                .dec
+                .decode_symbol(&t.uniform[b as usize - 1])
+                .map_err(dec_err)?;
             v |= (sym as u64) << shift;
             shift += b;
             left -= b;
@@ -277,7 +291,10 @@ pub fn cost_bits(v: i32, mu_q: i32, j: u32) -> f64 {
     let s = if k == 0 { r } else { (r >> k) + 1 };
     let tab = &tables().scaled[table];
     let (sym, payload) = symbol(s, tab.radius);
-    let p = tab.model.left_cumulative_and_probability(sym).map_or(1, |(_, p)| p.get());
+    let p = tab
+        .model
+        .left_cumulative_and_probability(sym)
+        .map_or(1, |(_, p)| p.get());
     // Escapes: 5 bits for the length, then the Elias-gamma tail, as `put` sends them.
     let escape = payload.map_or(0, |m| 5 + (63 - (m as u64 + 1).leading_zeros()));
     (PRECISION as f64 - (p as f64).log2()) + k as f64 + escape as f64

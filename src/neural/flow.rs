@@ -33,7 +33,12 @@ const STREAM_VERSION: u8 = 1;
 
 fn squeeze(x: &Planes) -> [Planes; 4] {
     let (h, w) = (x.h / 2, x.w / 2);
-    let mut out = [Planes::zeros(x.c, h, w), Planes::zeros(x.c, h, w), Planes::zeros(x.c, h, w), Planes::zeros(x.c, h, w)];
+    let mut out = [
+        Planes::zeros(x.c, h, w),
+        Planes::zeros(x.c, h, w),
+        Planes::zeros(x.c, h, w),
+        Planes::zeros(x.c, h, w),
+    ];
     for c in 0..x.c {
         let src = x.plane(c);
         for (g, o) in out.iter_mut().enumerate() {
@@ -76,17 +81,37 @@ fn zip(a: &Planes, b: &[i32], f: impl Fn(i32, i32) -> i32) -> Planes {
 }
 
 /// Run a net on the channels of two plane stacks; refs per input channel.
-fn run2(engine: &dyn Engine, net: &super::model::Net, a: &Planes, b: &Planes, ref_a: Option<&Planes>, ref_b: Option<&Planes>) -> (Planes, Planes) {
+fn run2(
+    engine: &dyn Engine,
+    net: &super::model::Net,
+    a: &Planes,
+    b: &Planes,
+    ref_a: Option<&Planes>,
+    ref_b: Option<&Planes>,
+) -> (Planes, Planes) {
     let c = a.c;
-    let inputs: Vec<&[i32]> = (0..c).map(|i| a.plane(i)).chain((0..c).map(|i| b.plane(i))).collect();
+    let inputs: Vec<&[i32]> = (0..c)
+        .map(|i| a.plane(i))
+        .chain((0..c).map(|i| b.plane(i)))
+        .collect();
     let refs: Vec<Option<&[i32]>> = (0..c)
         .map(|i| ref_a.map(|r| r.plane(i)))
         .chain((0..c).map(|i| ref_b.map(|r| r.plane(i))))
         .collect();
     let o = engine.run(net, &inputs, &refs, a.h, a.w);
     let n = c * a.h * a.w;
-    let first = Planes { c, h: a.h, w: a.w, data: o.data[..n].to_vec() };
-    let second = Planes { c, h: a.h, w: a.w, data: o.data[n..2 * n].to_vec() };
+    let first = Planes {
+        c,
+        h: a.h,
+        w: a.w,
+        data: o.data[..n].to_vec(),
+    };
+    let second = Planes {
+        c,
+        h: a.h,
+        w: a.w,
+        data: o.data[n..2 * n].to_vec(),
+    };
     (first, second)
 }
 
@@ -131,8 +156,14 @@ fn prior(engine: &dyn Engine, nets: &LevelNets, ll: &Planes, off: &[i32]) -> Pla
     let c = ll.c;
     let n = ll.h * ll.w;
     let offs: Vec<Vec<i32>> = off.iter().map(|&o| vec![o; n]).collect();
-    let inputs: Vec<&[i32]> = (0..c).map(|i| ll.plane(i)).chain((0..c).map(|i| ll.plane(i))).collect();
-    let refs: Vec<Option<&[i32]>> = (0..c).map(|i| Some(ll.plane(i))).chain(offs.iter().map(|o| Some(&o[..]))).collect();
+    let inputs: Vec<&[i32]> = (0..c)
+        .map(|i| ll.plane(i))
+        .chain((0..c).map(|i| ll.plane(i)))
+        .collect();
+    let refs: Vec<Option<&[i32]>> = (0..c)
+        .map(|i| Some(ll.plane(i)))
+        .chain(offs.iter().map(|o| Some(&o[..])))
+        .collect();
     engine.run(&nets.prior, &inputs, &refs, ll.h, ll.w)
 }
 
@@ -176,7 +207,13 @@ fn floor_mean(p: &[i32]) -> i32 {
 fn dpcm(p: &[i32], w: usize, off: i32) -> Vec<i32> {
     (0..p.len())
         .map(|i| {
-            let pred = if i == 0 { off } else if i % w == 0 { p[i - w] } else { p[i - 1] };
+            let pred = if i == 0 {
+                off
+            } else if i % w == 0 {
+                p[i - w]
+            } else {
+                p[i - 1]
+            };
             p[i] - pred
         })
         .collect()
@@ -192,7 +229,9 @@ fn scale_for(res: &[i32]) -> u32 {
 
 fn check_range(v: i32) -> Result<(), CodecError> {
     if (v as i64).abs() >= VALUE_LIMIT {
-        return Err(CodecError::Unsupported("IDF_1 intermediate value out of range".into()));
+        return Err(CodecError::Unsupported(
+            "IDF_1 intermediate value out of range".into(),
+        ));
     }
     Ok(())
 }
@@ -217,12 +256,28 @@ fn analyse(model: &Model, engine: &dyn Engine, px: &[i32], w: usize, h: usize) -
         x = ll;
     }
     let off = (0..x.c).map(|i| floor_mean(x.plane(i))).collect();
-    Analysis { top: x, lls, dets, off }
+    Analysis {
+        top: x,
+        lls,
+        dets,
+        off,
+    }
 }
 
 /// Encode one tile of uint16 values (as i32, row-major `h × w`).
-pub fn encode_tile(model: &Model, engine: &dyn Engine, px: &[i32], w: usize, h: usize) -> Result<Vec<u8>, CodecError> {
-    let Analysis { top: x, lls, dets, off } = analyse(model, engine, px, w, h);
+pub fn encode_tile(
+    model: &Model,
+    engine: &dyn Engine,
+    px: &[i32],
+    w: usize,
+    h: usize,
+) -> Result<Vec<u8>, CodecError> {
+    let Analysis {
+        top: x,
+        lls,
+        dets,
+        off,
+    } = analyse(model, engine, px, w, h);
     let c = x.c;
     let mut enc = Encoder::new();
     for i in 0..c {
@@ -261,18 +316,32 @@ pub fn encode_tile(model: &Model, engine: &dyn Engine, px: &[i32], w: usize, h: 
 }
 
 /// Decode one tile; returns uint16 values as i32, row-major `h × w`.
-pub fn decode_tile(model: &Model, engine: &dyn Engine, bytes: &[u8], w: usize, h: usize) -> Result<Vec<i32>, CodecError> {
+pub fn decode_tile(
+    model: &Model,
+    engine: &dyn Engine,
+    bytes: &[u8],
+    w: usize,
+    h: usize,
+) -> Result<Vec<i32>, CodecError> {
     if bytes.len() < 5 {
         return Err(CodecError::Truncated);
     }
     if bytes[0] != STREAM_VERSION {
-        return Err(CodecError::Corrupt(format!("IDF_1 tile stream version {} (this build reads {STREAM_VERSION})", bytes[0])));
+        return Err(CodecError::Corrupt(format!(
+            "IDF_1 tile stream version {} (this build reads {STREAM_VERSION})",
+            bytes[0]
+        )));
     }
     if (bytes.len() - 5) % 4 != 0 {
-        return Err(CodecError::Corrupt("IDF_1 tile is not a whole number of 32-bit words".into()));
+        return Err(CodecError::Corrupt(
+            "IDF_1 tile is not a whole number of 32-bit words".into(),
+        ));
     }
     let want_crc = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-    let words: Vec<u32> = bytes[5..].chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let words: Vec<u32> = bytes[5..]
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     let mut dec = Decoder::new(words)?;
     let b = model.block();
     let (hp, wp) = (h.div_ceil(b) * b, w.div_ceil(b) * b);
@@ -287,7 +356,13 @@ pub fn decode_tile(model: &Model, engine: &dyn Engine, bytes: &[u8], w: usize, h
         let p = top.plane_mut(i);
         for k in 0..p.len() {
             let r = dec.value(0, j)?;
-            let pred = if k == 0 { off[i] } else if k % wt == 0 { p[k - wt] } else { p[k - 1] };
+            let pred = if k == 0 {
+                off[i]
+            } else if k % wt == 0 {
+                p[k - wt]
+            } else {
+                p[k - 1]
+            };
             let v = pred as i64 + r as i64;
             if v.abs() >= VALUE_LIMIT {
                 return Err(CodecError::Corrupt("decoded value out of range".into()));
@@ -299,7 +374,11 @@ pub fn decode_tile(model: &Model, engine: &dyn Engine, bytes: &[u8], w: usize, h
     for nets in model.levels.iter().rev() {
         let pr = prior(engine, nets, &x, &off);
         let n = x.h * x.w;
-        let mut det = [Planes::zeros(c, x.h, x.w), Planes::zeros(c, x.h, x.w), Planes::zeros(c, x.h, x.w)];
+        let mut det = [
+            Planes::zeros(c, x.h, x.w),
+            Planes::zeros(c, x.h, x.w),
+            Planes::zeros(c, x.h, x.w),
+        ];
         for (g, d) in det.iter_mut().enumerate() {
             for ch in 0..c {
                 let k = g * c + ch;
@@ -329,13 +408,18 @@ pub fn decode_tile(model: &Model, engine: &dyn Engine, bytes: &[u8], w: usize, h
                 }
             };
             if !(0..=65535).contains(&v) {
-                return Err(CodecError::Corrupt("decoded pixel out of the 16-bit range".into()));
+                return Err(CodecError::Corrupt(
+                    "decoded pixel out of the 16-bit range".into(),
+                ));
             }
             px.push(v);
         }
     }
     if crc(&px) != want_crc {
-        return Err(CodecError::Corrupt("IDF_1 tile CRC mismatch: damaged data, or a model or engine that computes differently".into()));
+        return Err(CodecError::Corrupt(
+            "IDF_1 tile CRC mismatch: damaged data, or a model or engine that computes differently"
+                .into(),
+        ));
     }
     Ok(px)
 }
@@ -344,7 +428,12 @@ pub fn decode_tile(model: &Model, engine: &dyn Engine, bytes: &[u8], w: usize, h
 /// probabilities): the figure a likelihood-only paper would report.
 pub fn estimate_bits(model: &Model, engine: &dyn Engine, px: &[i32], w: usize, h: usize) -> f64 {
     use super::entropy::cost_bits;
-    let Analysis { top: x, lls, dets, off } = analyse(model, engine, px, w, h);
+    let Analysis {
+        top: x,
+        lls,
+        dets,
+        off,
+    } = analyse(model, engine, px, w, h);
     let c = x.c;
     let mut bits = 0.0;
     for i in 0..c {

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod entropy;
 pub mod flow;
 pub mod model;
+pub mod pcnn;
 pub mod reference;
 pub mod semantics;
 pub mod store;
@@ -29,7 +30,10 @@ static ENGINE: RwLock<Option<&'static dyn Engine>> = RwLock::new(None);
 
 /// The engine neural codecs run on: the CPU engine unless another was set.
 pub fn engine() -> &'static dyn Engine {
-    ENGINE.read().unwrap_or_else(|e| e.into_inner()).unwrap_or(&Cpu)
+    ENGINE
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or(&Cpu)
 }
 
 /// Choose the engine for this process (the CLI's `--device`). Every engine
@@ -38,3 +42,25 @@ pub fn set_engine(e: &'static dyn Engine) {
     *ENGINE.write().unwrap_or_else(|e| e.into_inner()) = Some(e);
 }
 pub use model::{Model, ModelError, Variant};
+
+/// A model file loaded by [`load_model_file`].
+pub enum LoadedModel {
+    Idf(std::sync::Arc<Model>),
+    Pcnn(std::sync::Arc<pcnn::PcnnModel>),
+}
+
+/// Load an IDF_1 (`.idfm`) or PCNN_1 (`.pcnm`) model file, told apart by its
+/// magic bytes, and make it known to decoders.
+pub fn load_model_file(path: &std::path::Path) -> Result<LoadedModel, ModelError> {
+    let head = std::fs::File::open(path)
+        .and_then(|mut f| {
+            let mut b = [0u8; 8];
+            std::io::Read::read(&mut f, &mut b).map(|n| b[..n].to_vec())
+        })
+        .map_err(|e| ModelError(format!("{}: {e}", path.display())))?;
+    if pcnn::model::is_pcnn_model(&head) {
+        pcnn::store::load_file(path).map(LoadedModel::Pcnn)
+    } else {
+        store::load_file(path).map(LoadedModel::Idf)
+    }
+}

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::semantics::{ACC_LIMIT, ACT_MAX, A_FRAC, BIAS_MAX, IN_MAX, MU_FRAC, NSCALE, W_FRAC, W_MAX};
+use super::semantics::{
+    ACC_LIMIT, ACT_MAX, A_FRAC, BIAS_MAX, IN_MAX, MU_FRAC, NSCALE, W_FRAC, W_MAX,
+};
 
 const MAGIC: &[u8; 8] = b"FPNGIDF\0";
 /// Largest model file accepted (the default model is ~200 KB).
@@ -101,7 +103,11 @@ impl Net {
     }
     /// The widest layer input, for scratch buffers.
     pub fn max_width(&self) -> usize {
-        self.layers.iter().map(|l| l.cin.max(l.cout)).max().unwrap_or(0)
+        self.layers
+            .iter()
+            .map(|l| l.cin.max(l.cout))
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -170,16 +176,26 @@ impl Model {
     /// Parse and validate a model file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Arc<Model>, ModelError> {
         if bytes.len() > MAX_MODEL_BYTES {
-            return Err(bad(format!("{} bytes, more than the {MAX_MODEL_BYTES} accepted", bytes.len())));
+            return Err(bad(format!(
+                "{} bytes, more than the {MAX_MODEL_BYTES} accepted",
+                bytes.len()
+            )));
         }
         if bytes.len() < 12 || &bytes[..8] != MAGIC {
             return Err(bad("not an fpack-ng IDF model (bad magic)"));
         }
         let jlen = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
-        let jend = 12usize.checked_add(jlen).filter(|&e| e <= bytes.len()).ok_or_else(|| bad("header length beyond the end of the file"))?;
-        let h: RawHeader = serde_json::from_slice(&bytes[12..jend]).map_err(|e| bad(format!("header: {e}")))?;
+        let jend = 12usize
+            .checked_add(jlen)
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(|| bad("header length beyond the end of the file"))?;
+        let h: RawHeader =
+            serde_json::from_slice(&bytes[12..jend]).map_err(|e| bad(format!("header: {e}")))?;
         if h.format != 1 {
-            return Err(bad(format!("format {} (this build reads format 1)", h.format)));
+            return Err(bad(format!(
+                "format {} (this build reads format 1)",
+                h.format
+            )));
         }
         let semantics = [
             (h.w_frac as i64, W_FRAC as i64, "w_frac"),
@@ -192,7 +208,9 @@ impl Model {
         ];
         for (got, want, what) in semantics {
             if got != want {
-                return Err(bad(format!("{what} = {got}, but this engine implements {want}")));
+                return Err(bad(format!(
+                    "{what} = {got}, but this engine implements {want}"
+                )));
             }
         }
         let variant = match h.variant.as_str() {
@@ -207,7 +225,11 @@ impl Model {
             return Err(bad(format!("{} levels (1..=8 supported)", h.levels)));
         }
         if h.nets.len() != 5 * h.levels {
-            return Err(bad(format!("{} nets for {} levels (5 per level expected)", h.nets.len(), h.levels)));
+            return Err(bad(format!(
+                "{} nets for {} levels (5 per level expected)",
+                h.nets.len(),
+                h.levels
+            )));
         }
         let mut data = &bytes[jend..];
         if data.len() % 4 != 0 {
@@ -217,17 +239,30 @@ impl Model {
         let mut nets = Vec::with_capacity(h.nets.len());
         for (i, rn) in h.nets.iter().enumerate() {
             let role = i % 5;
-            let (cin, cout) = if role == 4 { (2 * c, 6 * c) } else { (2 * c, 2 * c) };
+            let (cin, cout) = if role == 4 {
+                (2 * c, 6 * c)
+            } else {
+                (2 * c, 2 * c)
+            };
             nets.push(parse_net(rn, cin, cout, &mut data)?);
         }
         if !data.is_empty() {
-            return Err(bad(format!("{} bytes of weight data left over", data.len())));
+            return Err(bad(format!(
+                "{} bytes of weight data left over",
+                data.len()
+            )));
         }
         let mut levels = Vec::with_capacity(h.levels);
         let mut it = nets.into_iter();
         for _ in 0..h.levels {
             let mut next = || it.next().expect("5 nets per level were counted above");
-            levels.push(LevelNets { t1: next(), t2: next(), t3: next(), t4: next(), prior: next() });
+            levels.push(LevelNets {
+                t1: next(),
+                t2: next(),
+                t3: next(),
+                t4: next(),
+                prior: next(),
+            });
         }
         let sha256 = hex(&Sha256::digest(bytes));
         Ok(Arc::new(Model {
@@ -254,10 +289,16 @@ impl Model {
 }
 
 fn take_i32(data: &mut &[u8], n: usize, what: &str) -> Result<Vec<i32>, ModelError> {
-    let bytes = n.checked_mul(4).filter(|&b| b <= data.len()).ok_or_else(|| bad(format!("weight data ends inside {what}")))?;
+    let bytes = n
+        .checked_mul(4)
+        .filter(|&b| b <= data.len())
+        .ok_or_else(|| bad(format!("weight data ends inside {what}")))?;
     let (head, rest) = data.split_at(bytes);
     *data = rest;
-    Ok(head.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    Ok(head
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
 }
 
 fn parse_net(rn: &RawNet, cin: usize, cout: usize, data: &mut &[u8]) -> Result<Net, ModelError> {
@@ -272,26 +313,47 @@ fn parse_net(rn: &RawNet, cin: usize, cout: usize, data: &mut &[u8]) -> Result<N
             (0, "patch3") => LayerKind::Patch3,
             (l, "conv3") if l > 0 => LayerKind::Conv3,
             (l, "conv1") if l > 0 => LayerKind::Conv1,
-            (_, k) => return Err(bad(format!("net {name} layer {li}: kind {k:?} not allowed here"))),
+            (_, k) => {
+                return Err(bad(format!(
+                    "net {name} layer {li}: kind {k:?} not allowed here"
+                )))
+            }
         };
         if rl.cin != prev || rl.cout == 0 || rl.cout > 64 {
-            return Err(bad(format!("net {name} layer {li}: {}->{} channels does not chain", rl.cin, rl.cout)));
+            return Err(bad(format!(
+                "net {name} layer {li}: {}->{} channels does not chain",
+                rl.cin, rl.cout
+            )));
         }
         if rl.shift.len() != rl.cout || rl.shift.iter().any(|&s| s > 30) {
             return Err(bad(format!("net {name} layer {li}: bad shifts")));
         }
         // Every input is bounded by IN_MAX (first layer) or ACT_MAX (hidden):
         // the accumulator must fit in i32 whatever the data.
-        let bound = (kind.taps() * rl.cin) as i64 * IN_MAX.max(ACT_MAX) as i64 * W_MAX as i64 + BIAS_MAX as i64;
+        let bound = (kind.taps() * rl.cin) as i64 * IN_MAX.max(ACT_MAX) as i64 * W_MAX as i64
+            + BIAS_MAX as i64;
         if bound > ACC_LIMIT {
-            return Err(bad(format!("net {name} layer {li}: {} inputs could overflow the accumulator", rl.cin)));
+            return Err(bad(format!(
+                "net {name} layer {li}: {} inputs could overflow the accumulator",
+                rl.cin
+            )));
         }
         let w = take_i32(data, rl.cout * rl.cin * kind.taps(), name)?;
         let b = take_i32(data, rl.cout, name)?;
         if w.iter().any(|v| v.abs() > W_MAX) || b.iter().any(|v| v.abs() > BIAS_MAX) {
-            return Err(bad(format!("net {name} layer {li}: weight or bias out of range")));
+            return Err(bad(format!(
+                "net {name} layer {li}: weight or bias out of range"
+            )));
         }
-        layers.push(Layer { kind, cin: rl.cin, cout: rl.cout, act: rl.act, shift: rl.shift.clone(), w, b });
+        layers.push(Layer {
+            kind,
+            cin: rl.cin,
+            cout: rl.cout,
+            act: rl.act,
+            shift: rl.shift.clone(),
+            w,
+            b,
+        });
         prev = rl.cout;
     }
     if prev != cout {
@@ -301,9 +363,14 @@ fn parse_net(rn: &RawNet, cin: usize, cout: usize, data: &mut &[u8]) -> Result<N
     // relies on it); the output layer must not.
     let n = layers.len();
     if layers.iter().enumerate().any(|(i, l)| l.act != (i + 1 < n)) {
-        return Err(bad(format!("net {name}: activations must follow every layer but the last")));
+        return Err(bad(format!(
+            "net {name}: activations must follow every layer but the last"
+        )));
     }
-    Ok(Net { name: name.clone(), layers })
+    Ok(Net {
+        name: name.clone(),
+        layers,
+    })
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

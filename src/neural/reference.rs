@@ -21,8 +21,20 @@ fn layer_out(acc: f64, shift: u32, act: bool) -> f64 {
 }
 
 impl Engine for Float64Reference {
-    fn run(&self, net: &Net, inputs: &[&[i32]], refs: &[Option<&[i32]>], h: usize, w: usize) -> Planes {
-        let at = |y: isize, x: isize| (y.clamp(0, h as isize - 1) as usize, x.clamp(0, w as isize - 1) as usize);
+    fn run(
+        &self,
+        net: &Net,
+        inputs: &[&[i32]],
+        refs: &[Option<&[i32]>],
+        h: usize,
+        w: usize,
+    ) -> Planes {
+        let at = |y: isize, x: isize| {
+            (
+                y.clamp(0, h as isize - 1) as usize,
+                x.clamp(0, w as isize - 1) as usize,
+            )
+        };
         let mut cur: Vec<Vec<f64>> = Vec::new();
         for (li, layer) in net.layers.iter().enumerate() {
             let mut next = vec![vec![0.0f64; h * w]; layer.cout];
@@ -32,18 +44,24 @@ impl Engine for Float64Reference {
                         let mut acc = layer.b[o] as f64;
                         for i in 0..layer.cin {
                             for t in 0..layer.kind.taps() {
-                                let (dy, dx) = if layer.kind == LayerKind::Conv1 { (0, 0) } else { (t as isize / 3 - 1, t as isize % 3 - 1) };
+                                let (dy, dx) = if layer.kind == LayerKind::Conv1 {
+                                    (0, 0)
+                                } else {
+                                    (t as isize / 3 - 1, t as isize % 3 - 1)
+                                };
                                 let (yy, xx) = (y as isize + dy, x as isize + dx);
                                 let v = if li == 0 {
                                     let (cy, cx) = at(yy, xx);
                                     let r = refs[i].map_or(0.0, |r| r[y * w + x] as f64);
-                                    (inputs[i][cy * w + cx] as f64 - r).clamp(-(IN_MAX as f64), IN_MAX as f64)
+                                    (inputs[i][cy * w + cx] as f64 - r)
+                                        .clamp(-(IN_MAX as f64), IN_MAX as f64)
                                 } else if yy < 0 || xx < 0 || yy >= h as isize || xx >= w as isize {
                                     0.0
                                 } else {
                                     cur[i][yy as usize * w + xx as usize]
                                 };
-                                acc += layer.w[(o * layer.cin + i) * layer.kind.taps() + t] as f64 * v;
+                                acc +=
+                                    layer.w[(o * layer.cin + i) * layer.kind.taps() + t] as f64 * v;
                             }
                         }
                         plane[y * w + x] = layer_out(acc, layer.shift[o], layer.act);
@@ -53,7 +71,12 @@ impl Engine for Float64Reference {
             cur = next;
         }
         let c = cur.len();
-        Planes { c, h, w, data: cur.into_iter().flatten().map(|v| v as i32).collect() }
+        Planes {
+            c,
+            h,
+            w,
+            data: cur.into_iter().flatten().map(|v| v as i32).collect(),
+        }
     }
 
     fn name(&self) -> &'static str {
@@ -70,7 +93,13 @@ mod tests {
     use crate::neural::store::default_model;
     use crate::test_rng::TestRng;
 
-    fn random_planes(rng: &mut TestRng, c: usize, h: usize, w: usize, extreme: bool) -> Vec<Vec<i32>> {
+    fn random_planes(
+        rng: &mut TestRng,
+        c: usize,
+        h: usize,
+        w: usize,
+        extreme: bool,
+    ) -> Vec<Vec<i32>> {
         (0..c)
             .map(|_| {
                 (0..h * w)
@@ -88,7 +117,11 @@ mod tests {
         let x = random_planes(rng, net.cin(), h, w, extreme);
         let r = random_planes(rng, net.cin(), h, w, extreme);
         let inputs: Vec<&[i32]> = x.iter().map(|p| &p[..]).collect();
-        let refs: Vec<Option<&[i32]>> = r.iter().enumerate().map(|(i, p)| (i % 2 == 0).then_some(&p[..])).collect();
+        let refs: Vec<Option<&[i32]>> = r
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i % 2 == 0).then_some(&p[..]))
+            .collect();
         let a = Cpu.run(net, &inputs, &refs, h, w);
         let b = Float64Reference.run(net, &inputs, &refs, h, w);
         assert_eq!(a, b, "net {} on {h}x{w}", net.name);

@@ -23,14 +23,17 @@ fn store() -> &'static RwLock<Vec<Arc<Model>>> {
 /// The built-in model.
 pub fn default_model() -> Arc<Model> {
     static D: OnceLock<Arc<Model>> = OnceLock::new();
-    D.get_or_init(|| Model::from_bytes(DEFAULT_BYTES).expect("the built-in model is valid (tested)"))
-        .clone()
+    D.get_or_init(|| {
+        Model::from_bytes(DEFAULT_BYTES).expect("the built-in model is valid (tested)")
+    })
+    .clone()
 }
 
 /// Load a model file and make it known to decoders.
 pub fn load_file(path: &Path) -> Result<Arc<Model>, ModelError> {
     let bytes = std::fs::read(path).map_err(|e| ModelError(format!("{}: {e}", path.display())))?;
-    let m = Model::from_bytes(&bytes).map_err(|e| ModelError(format!("{}: {}", path.display(), e.0)))?;
+    let m = Model::from_bytes(&bytes)
+        .map_err(|e| ModelError(format!("{}: {}", path.display(), e.0)))?;
     Ok(register(m))
 }
 
@@ -52,12 +55,19 @@ pub fn find(sha256: &str) -> Option<Arc<Model>> {
     if d.sha256 == sha {
         return Some(d);
     }
-    if let Some(m) = store().read().unwrap_or_else(|e| e.into_inner()).iter().find(|m| m.sha256 == sha) {
+    if let Some(m) = store()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|m| m.sha256 == sha)
+    {
         return Some(m.clone());
     }
     let dirs = std::env::var_os("FPACKNG_MODELS")?;
     for dir in std::env::split_paths(&dirs) {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "idfm") {

@@ -46,7 +46,9 @@ impl Tch {
     /// The engine on libtorch's CPU device (slower than [`Cpu`]; it exists so
     /// the tch code path can be checked on machines without a GPU).
     pub fn cpu() -> Tch {
-        Tch { device: Device::Cpu }
+        Tch {
+            device: Device::Cpu,
+        }
     }
 
     /// The engine on the first CUDA device, if libtorch sees one.
@@ -58,7 +60,9 @@ impl Tch {
         // off and deterministic anyway, in case a later change uses conv2d.
         tch::Cuda::set_user_enabled_cudnn(false);
         tch::Cuda::cudnn_set_benchmark(false);
-        Some(Tch { device: Device::Cuda(0) })
+        Some(Tch {
+            device: Device::Cuda(0),
+        })
     }
 
     /// Number of CUDA devices libtorch sees (0 without a GPU, or when
@@ -77,7 +81,9 @@ impl Tch {
     }
 
     fn tensor(&self, v: &[f64], shape: &[i64]) -> Result<Tensor, TchError> {
-        Tensor::f_from_slice(v)?.f_view(shape)?.f_to_device(self.device)
+        Tensor::f_from_slice(v)?
+            .f_view(shape)?
+            .f_to_device(self.device)
     }
 
     fn planes_tensor(&self, planes: &[&[i32]], h: usize, w: usize) -> Result<Tensor, TchError> {
@@ -94,7 +100,9 @@ impl Tch {
         let taps = layer.kind.taps();
         let mut mats = Vec::with_capacity(taps);
         for t in 0..taps {
-            let m: Vec<f64> = (0..layer.cout * layer.cin).map(|oi| layer.w[oi * taps + t] as f64).collect();
+            let m: Vec<f64> = (0..layer.cout * layer.cin)
+                .map(|oi| layer.w[oi * taps + t] as f64)
+                .collect();
             mats.push(self.tensor(&m, &[layer.cout as i64, layer.cin as i64])?);
         }
         let b: Vec<f64> = layer.b.iter().map(|&b| b as f64).collect();
@@ -103,10 +111,17 @@ impl Tch {
 
     /// Requantise `[cout, n]` accumulators and apply the activation.
     fn finish(&self, layer: &Layer, acc: &Tensor) -> Result<Tensor, TchError> {
-        let half: Vec<f64> = layer.shift.iter().map(|&s| if s == 0 { 0.0 } else { ((s - 1) as f64).exp2() }).collect();
+        let half: Vec<f64> = layer
+            .shift
+            .iter()
+            .map(|&s| if s == 0 { 0.0 } else { ((s - 1) as f64).exp2() })
+            .collect();
         let p: Vec<f64> = layer.shift.iter().map(|&s| (s as f64).exp2()).collect();
         let cout = layer.cout as i64;
-        let v = acc.f_add(&self.tensor(&half, &[cout, 1])?)?.f_div(&self.tensor(&p, &[cout, 1])?)?.f_floor()?;
+        let v = acc
+            .f_add(&self.tensor(&half, &[cout, 1])?)?
+            .f_div(&self.tensor(&p, &[cout, 1])?)?
+            .f_floor()?;
         if !layer.act {
             return Ok(v);
         }
@@ -117,11 +132,20 @@ impl Tch {
 
     /// A layer on `x` = `[cin, h, w]`; returns `[cout, h, w]`. For Patch3,
     /// `refs` is `[cin, h, w]` (zeros where the net has no reference).
-    fn layer(&self, layer: &Layer, x: &Tensor, refs: Option<&Tensor>, h: i64, w: i64) -> Result<Tensor, TchError> {
+    fn layer(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        refs: Option<&Tensor>,
+        h: i64,
+        w: i64,
+    ) -> Result<Tensor, TchError> {
         let (mats, bias) = self.weights(layer)?;
         let cin = layer.cin as i64;
         let n = h * w;
-        let mut acc = bias.f_expand([layer.cout as i64, n], false)?.f_contiguous()?;
+        let mut acc = bias
+            .f_expand([layer.cout as i64, n], false)?
+            .f_contiguous()?;
         match layer.kind {
             LayerKind::Conv1 => {
                 acc = acc.f_add(&mats[0].f_matmul(&x.f_reshape([cin, n])?)?)?;
@@ -129,7 +153,9 @@ impl Tch {
             LayerKind::Patch3 | LayerKind::Conv3 => {
                 let padded = if layer.kind == LayerKind::Patch3 {
                     // replication_pad2d wants a batch dimension.
-                    x.f_unsqueeze(0)?.f_replication_pad2d([1, 1, 1, 1])?.f_squeeze_dim(0)?
+                    x.f_unsqueeze(0)?
+                        .f_replication_pad2d([1, 1, 1, 1])?
+                        .f_squeeze_dim(0)?
                 } else {
                     x.f_constant_pad_nd([1, 1, 1, 1])?
                 };
@@ -143,10 +169,18 @@ impl Tch {
                 }
             }
         }
-        self.finish(layer, &acc)?.f_reshape([layer.cout as i64, h, w])
+        self.finish(layer, &acc)?
+            .f_reshape([layer.cout as i64, h, w])
     }
 
-    fn try_run(&self, net: &Net, inputs: &[&[i32]], refs: &[Option<&[i32]>], h: usize, w: usize) -> Result<Planes, TchError> {
+    fn try_run(
+        &self,
+        net: &Net,
+        inputs: &[&[i32]],
+        refs: &[Option<&[i32]>],
+        h: usize,
+        w: usize,
+    ) -> Result<Planes, TchError> {
         let _guard = tch::no_grad_guard();
         let x = self.planes_tensor(inputs, h, w)?;
         let zeros = vec![0i32; h * w];
@@ -158,7 +192,10 @@ impl Tch {
             cur = self.layer(layer, &cur, None, hi, wi)?;
         }
         let c = net.cout();
-        let out = cur.f_to_kind(Kind::Int)?.f_to_device(Device::Cpu)?.f_contiguous()?;
+        let out = cur
+            .f_to_kind(Kind::Int)?
+            .f_to_device(Device::Cpu)?
+            .f_contiguous()?;
         let mut data = vec![0i32; c * h * w];
         out.f_copy_data(&mut data, c * h * w)?;
         Ok(Planes { c, h, w, data })
@@ -166,10 +203,23 @@ impl Tch {
 }
 
 impl Engine for Tch {
-    fn run(&self, net: &Net, inputs: &[&[i32]], refs: &[Option<&[i32]>], h: usize, w: usize) -> Planes {
+    fn run(
+        &self,
+        net: &Net,
+        inputs: &[&[i32]],
+        refs: &[Option<&[i32]>],
+        h: usize,
+        w: usize,
+    ) -> Planes {
         assert_eq!(inputs.len(), net.cin());
         assert_eq!(refs.len(), net.cin());
-        assert!(net.layers.iter().skip(1).all(|l| l.kind != LayerKind::Patch3), "model loading allows Patch3 only first");
+        assert!(
+            net.layers
+                .iter()
+                .skip(1)
+                .all(|l| l.kind != LayerKind::Patch3),
+            "model loading allows Patch3 only first"
+        );
         match self.try_run(net, inputs, refs, h, w) {
             Ok(p) => p,
             Err(e) => {

@@ -212,8 +212,8 @@ pub fn resolve_tile_axes(image: &[usize], tiling: &Tiling, algorithm: &str) -> R
                 .collect()
         }
     };
-    if matches!(algorithm, "JXL_1" | "IDF_1") && matches!(tiling, Tiling::Rows) {
-        // JPEG-XL and IDF are 2-D codecs: full-width strips of JXL_DEFAULT_STRIP_ROWS
+    if matches!(algorithm, "JXL_1" | "IDF_1" | "PCNN_1") && matches!(tiling, Tiling::Rows) {
+        // JPEG-XL, IDF and PCNN are 2-D codecs: full-width strips of JXL_DEFAULT_STRIP_ROWS
         // rows (at least JXL_MIN_DEFAULT_TILE_PIXELS pixels, so narrow images
         // are not cut into tiny tiles). Measured in docs/jxl.md: 0.4% below
         // whole-image tiles, and the strips code in parallel.

@@ -128,6 +128,24 @@ fn entry_for(hdu: &Hdu) -> ListEntry {
                         if have { "available" } else { "MISSING" },
                         crate::neural::engine().name()
                     )
+                } else if info.algorithm.eq_ignore_ascii_case("PCNN_1") {
+                    let sha = info.params.get_text("PCNNSHA").unwrap_or("?").trim();
+                    let have = crate::neural::pcnn::store::find(sha).is_some();
+                    format!(
+                        "PCNN_1(model={},sha256={},{},coding={},device=cpu)",
+                        info.params.get_text("PCNNMODL").unwrap_or("?").trim(),
+                        sha.get(..12).unwrap_or(sha),
+                        if have { "available" } else { "MISSING" },
+                        if info
+                            .params
+                            .get_text("PCNNCODE")
+                            .is_some_and(|c| c.trim() == "16")
+                        {
+                            "16bit"
+                        } else {
+                            "msb/lsb"
+                        },
+                    )
                 } else {
                     info.algorithm
                 };

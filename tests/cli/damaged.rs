@@ -1204,6 +1204,15 @@ fn damaged_inputs_fail_cleanly() {
         // No checksums: flipped IDF_1 heap bytes reach the decoder and its
         // per-tile CRC.
         (fpack_bin(), vec!["-C", "-n", "idf"], "bitpix16.fits", true),
+        (fpack_bin(), vec!["-n", "pixelcnn"], "uint16.fits", true),
+        // No checksums: flipped PCNN_1 heap bytes reach the range decoder and
+        // the tile's CRC.
+        (
+            fpack_bin(),
+            vec!["-C", "-n", "pixelcnn"],
+            "bitpix16.fits",
+            true,
+        ),
     ];
     if debian.exists() {
         specs.extend([

@@ -15,7 +15,7 @@ use fpackng::Limits;
 
 /// The new codecs (not known to cfitsio or astropy) every interop test runs
 /// over: add a codec here when it lands in the registry.
-pub const NEW_CODECS: &[&str] = &["JXL_1", "IDF_1", "CUBE_1"];
+pub const NEW_CODECS: &[&str] = &["JXL_1", "IDF_1", "PCNN_1", "CUBE_1"];
 
 /// Frames astropy writes with each new codec in tests/astropy.rs (indices
 /// into `frames(codec)`; writing goes through the encoder, the slow

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use fpackng::fits::FitsReader;
 
@@ -145,4 +145,298 @@ pub fn corpus_and_fixtures_round_trip(tag: &str, flags: &[&str], zcmptype: &str)
         failures.len(),
         failures.join("\n")
     );
+}
+
+// ---- neural codecs (IDF_1, PCNN_1): determinism, models, damage ----------
+
+/// A neural codec as the command line selects it.
+pub struct Neural {
+    pub tag: &'static str,
+    pub flags: &'static [&'static str],
+    pub zcmptype: &'static str,
+    /// The built-in model's file under models/.
+    pub model_file: &'static str,
+    pub default_sha: String,
+}
+
+impl Neural {
+    fn model_ext(&self) -> &str {
+        self.model_file.rsplit('.').next().unwrap_or("model")
+    }
+}
+
+pub fn fpack() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fpack-ng"))
+}
+
+pub fn funpack() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_funpack-ng"))
+}
+
+pub fn ok(out: Output, what: &str) -> Output {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn scratch(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fpackng-nn-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
+}
+
+/// A real frame when the corpus is there, else a fixture.
+pub fn a_frame() -> PathBuf {
+    let f = corpus().join("test/lco1m_sinistro_elp_fa05_amp3.fits");
+    if f.exists() {
+        f
+    } else {
+        fixture("uint16.fits")
+    }
+}
+
+/// The same file from 1 and 2 threads, with default and 128x64 tiles; each
+/// decodes with the other thread count.
+pub fn output_does_not_depend_on_thread_counts(codec: &Neural) {
+    let work = scratch(&format!("{}-threads", codec.tag));
+    let src = a_frame();
+    let mut files = Vec::new();
+    for (threads, tiles) in [
+        ("1", None),
+        ("2", None),
+        ("1", Some("128,64")),
+        ("2", Some("128,64")),
+    ] {
+        let out = work.join(format!(
+            "t{threads}-{}.fz",
+            tiles.unwrap_or("default").replace(',', "x")
+        ));
+        let mut cmd = fpack();
+        cmd.args(codec.flags)
+            .args(["--threads", threads, "-O"])
+            .arg(&out);
+        if let Some(t) = tiles {
+            cmd.args(["-t", t]);
+        }
+        ok(cmd.arg(&src).output().unwrap(), "fpack-ng (neural)");
+        files.push(out);
+    }
+    let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    assert_eq!(bytes[0], bytes[1], "1 and 2 threads gave different files");
+    assert_eq!(
+        bytes[2], bytes[3],
+        "1 and 2 threads gave different files (128x64 tiles)"
+    );
+    for (f, threads) in files.iter().zip(["2", "1", "2", "1"]) {
+        let back = f.with_extension("back");
+        ok(
+            funpack()
+                .args(["--threads", threads, "-O"])
+                .arg(&back)
+                .arg(f)
+                .output()
+                .unwrap(),
+            "funpack-ng",
+        );
+        assert!(
+            images(&back) == images(&src),
+            "{} decoded with {threads} threads differs",
+            f.display()
+        );
+    }
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+/// Byte range of the heap of the first BINTABLE HDU: (start, length).
+pub fn heap_of_first_table(bytes: &[u8]) -> (usize, usize) {
+    let mut at = 0;
+    loop {
+        let card = |i: usize| {
+            std::str::from_utf8(&bytes[at + 80 * i..at + 80 * i + 80])
+                .unwrap()
+                .to_string()
+        };
+        let mut i = 0;
+        let (mut naxis1, mut naxis2, mut pcount, mut table) = (0, 0, 0, false);
+        let num = |c: &str| {
+            c[10..]
+                .split('/')
+                .next()
+                .unwrap()
+                .trim()
+                .parse::<usize>()
+                .unwrap()
+        };
+        loop {
+            let c = card(i);
+            if c.starts_with("XTENSION= 'BINTABLE'") {
+                table = true;
+            } else if c.starts_with("NAXIS1  =") {
+                naxis1 = num(&c);
+            } else if c.starts_with("NAXIS2  =") {
+                naxis2 = num(&c);
+            } else if c.starts_with("PCOUNT  =") {
+                pcount = num(&c);
+            } else if c.starts_with("END ") {
+                break;
+            }
+            i += 1;
+        }
+        let data = (at + 80 * (i + 1)).div_ceil(2880) * 2880;
+        if table {
+            return (data + naxis1 * naxis2, pcount);
+        }
+        at = data + (naxis1 * naxis2 + pcount).div_ceil(2880) * 2880;
+    }
+}
+
+pub fn expect_clean_failure(out: Output, dir: &Path, before: &[String], wants: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "succeeded; stderr: {err}");
+    assert_ne!(out.status.code(), Some(101), "panicked: {err}");
+    for w in wants {
+        assert!(err.contains(w), "error does not mention {w:?}: {err}");
+    }
+    let mut now: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    now.sort();
+    assert_eq!(now, before, "the failed run left files behind");
+}
+
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A model other than the built-in one must be found (by path or directory)
+/// or named in a clean error; a wrong model hash and damaged tiles too.
+pub fn missing_or_wrong_models_and_damaged_tiles_are_clean_errors(codec: &Neural) {
+    let work = scratch(&format!("{}-models", codec.tag));
+    let src = fixture("uint16.fits");
+
+    // Another model: the built-in one with one bias changed (a valid model
+    // with another SHA-256).
+    let default_model = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../models")
+        .join(codec.model_file);
+    let mut other = std::fs::read(&default_model).unwrap();
+    let n = other.len();
+    other[n - 4] = other[n - 4].wrapping_add(1);
+    let models = work.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let other_path = models.join(format!("other.{}", codec.model_ext()));
+    std::fs::write(&other_path, &other).unwrap();
+
+    let packed = work.join("other.fz");
+    ok(
+        fpack()
+            .args(codec.flags)
+            .arg("--model")
+            .arg(&other_path)
+            .arg("-O")
+            .arg(&packed)
+            .arg(&src)
+            .output()
+            .unwrap(),
+        "fpack-ng --model",
+    );
+    let list =
+        String::from_utf8_lossy(&ok(fpack().arg("-L").arg(&packed).output().unwrap(), "-L").stdout)
+            .into_owned();
+    assert!(list.contains(codec.zcmptype), "{list}");
+
+    // Missing model: an error naming it, nothing written.
+    let out_dir = work.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let before = listing(&out_dir);
+    let out = funpack()
+        .arg("-O")
+        .arg(out_dir.join("x.fits"))
+        .arg(&packed)
+        .output()
+        .unwrap();
+    expect_clean_failure(out, &out_dir, &before, &["needs model", "--model", "HDU 2"]);
+
+    // With the model, by path or by directory: identical pixels.
+    for how in ["path", "dir"] {
+        let back = out_dir.join(format!("{how}.fits"));
+        let mut cmd = funpack();
+        if how == "path" {
+            cmd.arg("--model").arg(&other_path);
+        } else {
+            cmd.env("FPACKNG_MODELS", &models);
+        }
+        ok(
+            cmd.arg("-O").arg(&back).arg(&packed).output().unwrap(),
+            "funpack-ng with the model",
+        );
+        assert!(images(&back) == images(&src));
+        std::fs::remove_file(&back).unwrap();
+    }
+
+    // Wrong model hash in the header (no checksums, so the decoder is
+    // reached): an error naming the model.
+    let plain = work.join("nochecksum.fz");
+    ok(
+        fpack()
+            .arg("-C")
+            .args(codec.flags)
+            .arg("-O")
+            .arg(&plain)
+            .arg(&src)
+            .output()
+            .unwrap(),
+        "fpack-ng -C (neural)",
+    );
+    let good = std::fs::read(&plain).unwrap();
+    let sha = codec.default_sha.clone();
+    let text = String::from_utf8_lossy(&good).into_owned();
+    let at = text
+        .find(&sha)
+        .expect("the HDU records the built-in model's hash");
+    let mut wrong = good.clone();
+    wrong[at..at + 64].copy_from_slice("0123456789abcdef".repeat(4).as_bytes());
+    let wrong_path = work.join("wronghash.fz");
+    std::fs::write(&wrong_path, &wrong).unwrap();
+    let out = funpack()
+        .arg("-O")
+        .arg(out_dir.join("y.fits"))
+        .arg(&wrong_path)
+        .output()
+        .unwrap();
+    expect_clean_failure(out, &out_dir, &before, &["needs model", "0123456789abcdef"]);
+
+    // A damaged tile: flipped heap bytes are caught (the tile's CRC at the
+    // latest) and named.
+    let (heap, len) = heap_of_first_table(&good);
+    for frac in [0.1, 0.5, 0.9] {
+        let mut bad = good.clone();
+        bad[heap + (len as f64 * frac) as usize] ^= 0x40;
+        let bad_path = work.join("damaged.fz");
+        std::fs::write(&bad_path, &bad).unwrap();
+        let out = funpack()
+            .arg("-O")
+            .arg(out_dir.join("z.fits"))
+            .arg(&bad_path)
+            .output()
+            .unwrap();
+        expect_clean_failure(out, &out_dir, &before, &["tile", "HDU 2"]);
+    }
+    std::fs::remove_dir_all(&work).unwrap();
 }

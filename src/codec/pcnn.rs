@@ -1,0 +1,222 @@
+//! PCNN_1: an autoregressive (PixelCNN-family) neural codec on the MSB/LSB
+//! split, with integer-only arithmetic so that the decoder reproduces the
+//! encoder's numbers exactly on any machine ([`crate::neural::pcnn`]).
+//!
+//! Not a FITS-standard algorithm; files using it are read by fpack-ng, and by
+//! cfitsio programs and astropy through the shim. The mapping, version 1:
+//! - a tile of shape `[n1, n2, ...]` is coded as an image `n1` wide and
+//!   `n2 × n3 × ...` high, in raster order;
+//! - I16 pixels are coded as the unsigned values `v + 32768` (physical uint16
+//!   for BZERO=32768 frames), each as its high byte then its low byte given
+//!   the high byte (or, for comparison, as one 16-bit symbol); U8 pixels as
+//!   one byte;
+//! - ZNAME1='PCNNVER' ZVAL1=1, ZNAME2='PCNNMODL' (the model's name, for
+//!   people), ZNAME3='PCNNSHA' (the SHA-256 of the model file, which decoding
+//!   requires: a missing or different model is an error naming the model).
+
+use super::{Codec, EncodeOptions, ParamValue, Params, TileSpec};
+use crate::error::CodecError;
+use crate::neural::pcnn::{self, store, Mode, PcnnModel};
+use crate::tile::{PixelType, Pixels};
+use std::sync::Arc;
+
+pub const MAPPING_VERSION: i64 = 1;
+
+pub struct Pcnn;
+
+fn model_for(spec: &TileSpec) -> Result<Arc<PcnnModel>, CodecError> {
+    let ver = spec.params.get_int("PCNNVER").unwrap_or(MAPPING_VERSION);
+    if ver != MAPPING_VERSION {
+        return Err(CodecError::BadParameter(format!(
+            "PCNNVER = {ver}; this build reads {MAPPING_VERSION}"
+        )));
+    }
+    let sha = spec.params.get_text("PCNNSHA").ok_or_else(|| {
+        CodecError::BadParameter("PCNN_1 HDU without PCNNSHA (the model's SHA-256)".into())
+    })?;
+    let name = spec.params.get_text("PCNNMODL").unwrap_or("?");
+    store::find(sha).ok_or_else(|| CodecError::ModelUnavailable {
+        name: name.trim().to_string(),
+        sha256: sha.trim().to_string(),
+    })
+}
+
+impl Codec for Pcnn {
+    fn id(&self) -> &'static str {
+        "PCNN_1"
+    }
+
+    fn supports(&self, pixel_type: PixelType) -> bool {
+        matches!(pixel_type, PixelType::U8 | PixelType::I16)
+    }
+
+    fn encode_params(&self, _pixel_type: PixelType, options: &EncodeOptions) -> Params {
+        let m = options
+            .pcnn_model
+            .as_deref()
+            .and_then(store::find)
+            .unwrap_or_else(store::default_model);
+        let mut p = Params::new()
+            .with("PCNNVER", ParamValue::Int(MAPPING_VERSION))
+            .with("PCNNMODL", ParamValue::Text(m.name.clone()))
+            .with("PCNNSHA", ParamValue::Text(m.sha256.clone()));
+        if options.pcnn_sixteen {
+            p.set("PCNNCODE", ParamValue::Text("16".into()));
+        }
+        p
+    }
+
+    fn encode(&self, pixels: &Pixels, spec: &TileSpec) -> Result<Vec<u8>, CodecError> {
+        let model = model_for(spec)?;
+        let (w, h) = spec.width_height();
+        let sixteen = spec
+            .params
+            .get_text("PCNNCODE")
+            .is_some_and(|s| s.trim() == "16");
+        let (px, mode): (Vec<i32>, Mode) = match pixels {
+            Pixels::U8(v) => (v.iter().map(|&p| p as i32).collect(), Mode::Byte),
+            Pixels::I16(v) => (
+                v.iter().map(|&p| p as i32 + 32768).collect(),
+                if sixteen { Mode::Sixteen } else { Mode::Split },
+            ),
+            _ => {
+                return Err(CodecError::Unsupported(format!(
+                    "PCNN_1 codes 8- and 16-bit integers, not {:?}",
+                    pixels.pixel_type()
+                )))
+            }
+        };
+        pcnn::encode_tile(&model, &px, w, h, mode)
+    }
+
+    fn decode(&self, bytes: &[u8], spec: &TileSpec) -> Result<Pixels, CodecError> {
+        let model = model_for(spec)?;
+        let (w, h) = spec.width_height();
+        let byte = match spec.pixel_type {
+            PixelType::U8 => true,
+            PixelType::I16 => false,
+            t => {
+                return Err(CodecError::Unsupported(format!(
+                    "PCNN_1 does not code {t:?}"
+                )))
+            }
+        };
+        let px = pcnn::decode_tile(&model, bytes, w, h, byte)?;
+        Ok(if byte {
+            Pixels::U8(px.iter().map(|&v| v as u8).collect())
+        } else {
+            Pixels::I16(px.iter().map(|&v| (v - 32768) as i16).collect())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_rng::TestRng;
+
+    fn spec<'a>(shape: &'a [usize], pt: PixelType, params: &'a Params) -> TileSpec<'a> {
+        TileSpec {
+            shape,
+            pixel_type: pt,
+            params,
+        }
+    }
+
+    #[test]
+    fn edge_values_odd_sizes_and_both_codings_round_trip() {
+        let mut rng = TestRng(11);
+        for sixteen in [false, true] {
+            let o = EncodeOptions {
+                pcnn_sixteen: sixteen,
+                ..EncodeOptions::default()
+            };
+            let params = Pcnn.encode_params(PixelType::I16, &o);
+            for &(w, h) in &[(1usize, 1usize), (1, 9), (9, 1), (3, 5), (17, 9), (64, 33)] {
+                for pattern in 0..5 {
+                    let v: Vec<i16> = (0..w * h)
+                        .map(|i| match pattern {
+                            0 => i16::MIN,
+                            1 => i16::MAX,
+                            2 => {
+                                if i % 2 == 0 {
+                                    i16::MIN
+                                } else {
+                                    i16::MAX
+                                }
+                            }
+                            3 => rng.noise(-31000.0, 30.0) as i16,
+                            _ => rng.range(-32768, 32767) as i16,
+                        })
+                        .collect();
+                    let px = Pixels::I16(v);
+                    let shape = [w, h];
+                    let s = spec(&shape, PixelType::I16, &params);
+                    let bytes = Pcnn.encode(&px, &s).unwrap();
+                    let back = Pcnn.decode(&bytes, &s).unwrap();
+                    assert!(
+                        back.bits_eq(&px),
+                        "{w}x{h} pattern {pattern} sixteen {sixteen}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn u8_tiles_round_trip() {
+        let params = Pcnn.encode_params(PixelType::U8, &EncodeOptions::default());
+        let mut rng = TestRng(5);
+        let px = Pixels::U8((0..40 * 24).map(|_| rng.range(0, 255) as u8).collect());
+        let shape = [40, 24];
+        let s = spec(&shape, PixelType::U8, &params);
+        let back = Pcnn.decode(&Pcnn.encode(&px, &s).unwrap(), &s).unwrap();
+        assert!(back.bits_eq(&px));
+    }
+
+    #[test]
+    fn damaged_tiles_and_unknown_models_are_errors() {
+        let params = Pcnn.encode_params(PixelType::I16, &EncodeOptions::default());
+        let mut rng = TestRng(9);
+        let px = Pixels::I16(
+            (0..64 * 32)
+                .map(|_| rng.noise(1000.0, 20.0) as i16)
+                .collect(),
+        );
+        let shape = [64, 32];
+        let s = spec(&shape, PixelType::I16, &params);
+        let bytes = Pcnn.encode(&px, &s).unwrap();
+        for cut in [
+            0,
+            3,
+            7,
+            8,
+            bytes.len() / 2,
+            bytes.len() - 4,
+            bytes.len() - 1,
+        ] {
+            assert!(
+                Pcnn.decode(&bytes[..cut], &s).is_err(),
+                "truncated at {cut}"
+            );
+        }
+        for i in (0..bytes.len()).step_by(5) {
+            let mut b = bytes.clone();
+            b[i] ^= 0x5a;
+            assert!(
+                Pcnn.decode(&b, &s).is_err(),
+                "flipped byte {i} decoded silently"
+            );
+        }
+        let other = params
+            .clone()
+            .with("PCNNSHA", ParamValue::Text("00".repeat(32)));
+        let err = Pcnn
+            .decode(&bytes, &spec(&shape, PixelType::I16, &other))
+            .unwrap_err();
+        assert!(matches!(err, CodecError::ModelUnavailable { .. }), "{err}");
+        assert!(err
+            .to_string()
+            .contains(store::default_model().name.as_str()));
+    }
+}

@@ -1,0 +1,333 @@
+//! PCNN_1 model files (`.pcnm`): the autoregressive network and what
+//! identifies it.
+//!
+//! A model file is `FPNGPCN\0`, a little-endian u32 length, a JSON header
+//! (the layer list, the integer semantics it was trained for, a model card)
+//! and the weights as little-endian i32, `[cout][cin][tap]` then `[cout]`
+//! biases per layer. As for IDF models, the SHA-256 of the whole file is the
+//! model's identity and every number is checked against the engine's bounds
+//! on load, so that the i32 accumulators provably cannot overflow.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::features::{NCAND, NFEAT};
+use crate::neural::model::{hex, ModelError};
+use crate::neural::semantics::{
+    ACC_LIMIT, ACT_MAX, A_FRAC, BIAS_MAX, IN_MAX, MU_FRAC, NSCALE, W_FRAC, W_MAX,
+};
+
+const MAGIC: &[u8; 8] = b"FPNGPCN\0";
+const MAX_MODEL_BYTES: usize = 64 << 20;
+/// Outputs per mixture component: NCAND predictor logits, a log2 scale, a
+/// mixture logit.
+pub const PER_COMPONENT: usize = NCAND + 2;
+/// Most mixture components a model may have.
+pub const MAX_MIXTURE: usize = 4;
+/// Widest layer accepted.
+pub const MAX_WIDTH: usize = 64;
+
+fn bad(msg: impl Into<String>) -> ModelError {
+    ModelError(msg.into())
+}
+
+/// Whether a file starts like a PCNN_1 model.
+pub fn is_pcnn_model(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// 1x1: the pixel's own input vector.
+    Point,
+    /// Masked 3x3 ("mask B"): taps NW, N, NE, W and the pixel itself, zero
+    /// outside the tile.
+    Causal5,
+}
+
+impl Kind {
+    pub fn taps(self) -> usize {
+        match self {
+            Kind::Point => 1,
+            Kind::Causal5 => 5,
+        }
+    }
+}
+
+/// One integer layer, weights rearranged `[tap][cin][cout]` for the engine.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub kind: Kind,
+    pub cin: usize,
+    pub cout: usize,
+    pub act: bool,
+    pub shift: u32,
+    pub w: Vec<i32>,
+    pub b: Vec<i32>,
+}
+
+#[derive(Debug)]
+pub struct PcnnModel {
+    pub name: String,
+    pub version: String,
+    pub mixture: usize,
+    pub hidden: usize,
+    pub layers: Vec<Layer>,
+    /// SHA-256 of the file, lower-case hex.
+    pub sha256: String,
+    pub card: String,
+    pub file_bytes: usize,
+}
+
+#[derive(Deserialize)]
+struct RawLayer {
+    kind: String,
+    cin: usize,
+    cout: usize,
+    act: bool,
+    shift: u32,
+}
+
+#[derive(Deserialize)]
+struct RawHeader {
+    format: u32,
+    name: String,
+    version: String,
+    features: usize,
+    candidates: usize,
+    mixture: usize,
+    hidden: usize,
+    layers: Vec<RawLayer>,
+    w_frac: u32,
+    a_frac: u32,
+    act_max: i32,
+    in_max: i32,
+    bias_max: i32,
+    nscale: u32,
+    mu_frac: u32,
+    #[serde(default)]
+    card: serde_json::Value,
+}
+
+fn take_i32(data: &mut &[u8], n: usize, what: &str) -> Result<Vec<i32>, ModelError> {
+    let bytes = n
+        .checked_mul(4)
+        .filter(|&b| b <= data.len())
+        .ok_or_else(|| bad(format!("weight data ends inside {what}")))?;
+    let (head, rest) = data.split_at(bytes);
+    *data = rest;
+    Ok(head
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+impl PcnnModel {
+    /// Parse and validate a model file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Arc<PcnnModel>, ModelError> {
+        if bytes.len() > MAX_MODEL_BYTES {
+            return Err(bad(format!(
+                "{} bytes, more than the {MAX_MODEL_BYTES} accepted",
+                bytes.len()
+            )));
+        }
+        if bytes.len() < 12 || !is_pcnn_model(bytes) {
+            return Err(bad("not an fpack-ng PCNN model (bad magic)"));
+        }
+        let jlen = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+        let jend = 12usize
+            .checked_add(jlen)
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(|| bad("header length beyond the end of the file"))?;
+        let h: RawHeader =
+            serde_json::from_slice(&bytes[12..jend]).map_err(|e| bad(format!("header: {e}")))?;
+        if h.format != 1 {
+            return Err(bad(format!(
+                "format {} (this build reads format 1)",
+                h.format
+            )));
+        }
+        let semantics = [
+            (h.w_frac as i64, W_FRAC as i64, "w_frac"),
+            (h.a_frac as i64, A_FRAC as i64, "a_frac"),
+            (h.act_max as i64, ACT_MAX as i64, "act_max"),
+            (h.in_max as i64, IN_MAX as i64, "in_max"),
+            (h.bias_max as i64, BIAS_MAX as i64, "bias_max"),
+            (h.nscale as i64, NSCALE as i64, "nscale"),
+            (h.mu_frac as i64, MU_FRAC as i64, "mu_frac"),
+            (h.features as i64, NFEAT as i64, "features"),
+            (h.candidates as i64, NCAND as i64, "candidates"),
+        ];
+        for (got, want, what) in semantics {
+            if got != want {
+                return Err(bad(format!(
+                    "{what} = {got}, but this engine implements {want}"
+                )));
+            }
+        }
+        if h.mixture == 0 || h.mixture > MAX_MIXTURE {
+            return Err(bad(format!(
+                "{} mixture components (1..={MAX_MIXTURE} supported)",
+                h.mixture
+            )));
+        }
+        if h.layers.len() < 2 || h.layers.len() > 8 {
+            return Err(bad(format!("{} layers (2..=8 supported)", h.layers.len())));
+        }
+        let mut data = &bytes[jend..];
+        let n = h.layers.len();
+        let mut layers = Vec::with_capacity(n);
+        let mut prev = NFEAT;
+        for (li, rl) in h.layers.iter().enumerate() {
+            let kind = match (li, rl.kind.as_str()) {
+                (_, "point") => Kind::Point,
+                (l, "causal5") if l > 0 && l + 1 < n => Kind::Causal5,
+                (_, k) => return Err(bad(format!("layer {li}: kind {k:?} not allowed here"))),
+            };
+            if rl.cin != prev
+                || rl.cout == 0
+                || rl.cout > MAX_WIDTH.max(MAX_MIXTURE * PER_COMPONENT)
+            {
+                return Err(bad(format!(
+                    "layer {li}: {}->{} channels does not chain",
+                    rl.cin, rl.cout
+                )));
+            }
+            if rl.shift > 30 {
+                return Err(bad(format!("layer {li}: shift {}", rl.shift)));
+            }
+            if rl.act != (li + 1 < n) {
+                return Err(bad(format!(
+                    "layer {li}: activations must follow every layer but the last"
+                )));
+            }
+            // Inputs are bounded by IN_MAX (features) or ACT_MAX (hidden).
+            let bound = (kind.taps() * rl.cin) as i64 * IN_MAX.max(ACT_MAX) as i64 * W_MAX as i64
+                + BIAS_MAX as i64;
+            if bound > ACC_LIMIT {
+                return Err(bad(format!(
+                    "layer {li}: {} inputs could overflow the accumulator",
+                    rl.cin
+                )));
+            }
+            let taps = kind.taps();
+            let w = take_i32(&mut data, rl.cout * rl.cin * taps, &format!("layer {li}"))?;
+            let b = take_i32(&mut data, rl.cout, &format!("layer {li}"))?;
+            if w.iter().any(|v| v.abs() > W_MAX) || b.iter().any(|v| v.abs() > BIAS_MAX) {
+                return Err(bad(format!("layer {li}: weight or bias out of range")));
+            }
+            // [cout][cin][tap] -> [tap][cin][cout]
+            let mut wt = vec![0i32; w.len()];
+            for o in 0..rl.cout {
+                for i in 0..rl.cin {
+                    for t in 0..taps {
+                        wt[(t * rl.cin + i) * rl.cout + o] = w[(o * rl.cin + i) * taps + t];
+                    }
+                }
+            }
+            layers.push(Layer {
+                kind,
+                cin: rl.cin,
+                cout: rl.cout,
+                act: rl.act,
+                shift: rl.shift,
+                w: wt,
+                b,
+            });
+            prev = rl.cout;
+        }
+        if prev != h.mixture * PER_COMPONENT {
+            return Err(bad(format!(
+                "{prev} outputs; {} mixture components need {}",
+                h.mixture,
+                h.mixture * PER_COMPONENT
+            )));
+        }
+        if !data.is_empty() {
+            return Err(bad(format!(
+                "{} bytes of weight data left over",
+                data.len()
+            )));
+        }
+        Ok(Arc::new(PcnnModel {
+            name: h.name,
+            version: h.version,
+            mixture: h.mixture,
+            hidden: h.hidden,
+            layers,
+            sha256: hex(&Sha256::digest(bytes)),
+            card: h.card.to_string(),
+            file_bytes: bytes.len(),
+        }))
+    }
+
+    /// Multiply-accumulates per pixel (for documentation and benchmarks).
+    pub fn macs_per_pixel(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.kind.taps() * l.cin * l.cout)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_bytes() -> Vec<u8> {
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/pcnn-small-v1.pcnm"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_shipped_model_loads_and_hostile_files_are_refused() {
+        let good = default_bytes();
+        let m = PcnnModel::from_bytes(&good).unwrap();
+        assert_eq!(m.layers.last().unwrap().cout, m.mixture * PER_COMPONENT);
+        let jlen = u32::from_le_bytes([good[8], good[9], good[10], good[11]]) as usize;
+        let header = std::str::from_utf8(&good[12..12 + jlen])
+            .unwrap()
+            .to_string();
+        let with_header = |h: &str| {
+            let mut b = b"FPNGPCN\0".to_vec();
+            b.extend_from_slice(&(h.len() as u32).to_le_bytes());
+            b.extend_from_slice(h.as_bytes());
+            b.extend_from_slice(&good[12 + jlen..]);
+            b
+        };
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"FPNGIDF\0xxxxxxxx".to_vec(), "magic"),
+            (good[..good.len() - 4].to_vec(), "ends inside"),
+            ([good.clone(), vec![0; 4]].concat(), "left over"),
+            (
+                with_header(&header.replace("\"w_frac\": 8", "\"w_frac\": 9")),
+                "w_frac",
+            ),
+            (
+                with_header(&header.replace("\"mixture\": 2", "\"mixture\": 9")),
+                "mixture",
+            ),
+            (
+                with_header(&header.replace("\"kind\": \"causal5\"", "\"kind\": \"conv9\"")),
+                "kind",
+            ),
+        ];
+        for (bytes, want) in cases {
+            let err = PcnnModel::from_bytes(&bytes).unwrap_err().to_string();
+            assert!(err.contains(want), "expected {want:?} in {err:?}");
+        }
+        // A weight beyond W_MAX.
+        let mut big = good.clone();
+        let at = 12 + jlen;
+        big[at..at + 4].copy_from_slice(&5000i32.to_le_bytes());
+        assert!(PcnnModel::from_bytes(&big)
+            .unwrap_err()
+            .to_string()
+            .contains("out of range"));
+    }
+}
