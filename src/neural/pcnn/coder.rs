@@ -15,6 +15,7 @@
 use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};
 use constriction::stream::{Decode, Encode};
 
+use super::adapt::{context_of, Adapt};
 use super::features::context;
 use super::mixture::{Dist, SymbolModel};
 use super::model::{PcnnModel, PER_COMPONENT};
@@ -64,13 +65,15 @@ pub fn set_encoder_batch(pixels: usize) {
     BATCH.store(pixels, Ordering::Relaxed);
 }
 
-/// The network's distribution for every pixel of a tile, in raster order.
+/// The distribution every pixel of a tile is coded with, in raster order:
+/// the network's, adapted online ([`super::adapt`]).
 pub fn predict(model: &PcnnModel, px: &[i32], w: usize, h: usize) -> Vec<Dist> {
     let batch = match BATCH.load(Ordering::Relaxed) {
         0 => w,
         b => b,
     };
     let mut run = Runner::new(model, w);
+    let mut adapt = Adapt::default();
     let mut out = Vec::with_capacity(w * h);
     let per = model.mixture * PER_COMPONENT;
     let mut feats = Vec::with_capacity(batch);
@@ -85,8 +88,12 @@ pub fn predict(model: &PcnnModel, px: &[i32], w: usize, h: usize) -> Vec<Dist> {
                 cands.push(cand);
             }
             let o = run.run(&feats, r, c0);
-            for (p, cand) in cands.iter().enumerate() {
-                out.push(Dist::new(&o[p * per..(p + 1) * per], cand, model.mixture));
+            for (p, (cand, f)) in cands.iter().zip(&feats).enumerate() {
+                let raw = Dist::new(&o[p * per..(p + 1) * per], cand, model.mixture);
+                let ctx = context_of(f, &raw);
+                let used = adapt.apply(&raw, ctx);
+                adapt.update(&raw, &used, ctx, px[r * w + c0 + p] as u32);
+                out.push(used);
             }
         }
     }
@@ -233,11 +240,14 @@ pub fn decode_tile(
         .ok_or_else(|| corrupt("PCNN_1 tile size overflows"))?;
     let mut px = vec![0i32; n];
     let mut run = Runner::new(model, w);
+    let mut adapt = Adapt::default();
     let derr = |e: &dyn std::fmt::Debug| corrupt(format!("PCNN_1 entropy decoder: {e:?}"));
     for r in 0..h {
         for c in 0..w {
             let (f, cand) = context(&px, w, r, c);
-            let d = Dist::new(run.step(&f, r, c), &cand, model.mixture);
+            let raw = Dist::new(run.step(&f, r, c), &cand, model.mixture);
+            let ctx = context_of(&f, &raw);
+            let d = adapt.apply(&raw, ctx);
             let v = match mode {
                 Mode::Split => {
                     let m = dec
@@ -255,6 +265,7 @@ pub fn decode_tile(
                     .decode_symbol(SymbolModel::lsb(&d, dj, 0))
                     .map_err(|e| derr(&e))?,
             };
+            adapt.update(&raw, &d, ctx, v);
             px[r * w + c] = v as i32;
         }
     }

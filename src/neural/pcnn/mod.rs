@@ -15,9 +15,11 @@
 //! - [`net`]: the network, one pixel at a time, with cached activations.
 //! - [`mixture`]: network outputs → discretised logistic mixture → integer
 //!   CDFs for the range coder (MSB, LSB given MSB, or 16-bit).
+//! - [`adapt`]: online, context-wise bias and scale correction within a tile.
 //! - [`coder`]: tile streams.
 //! - [`store`]: the built-in model and models loaded from files.
 
+pub mod adapt;
 pub mod coder;
 pub mod features;
 pub mod mixture;
