@@ -13,7 +13,7 @@
 //!   requires: a missing or different model is an error naming the model);
 //! - the tile stream is described in [`crate::neural::flow`].
 
-use super::{Codec, EncodeOptions, ParamValue, Params, TileSpec};
+use super::{Codec, EncodeOptions, ModelKeys, ParamValue, Params, TileSpec};
 use crate::error::CodecError;
 use crate::neural::{engine, flow, store, Model};
 use crate::tile::{PixelType, Pixels};
@@ -23,21 +23,15 @@ pub const MAPPING_VERSION: i64 = 1;
 
 pub struct Idf;
 
+const KEYS: ModelKeys = ModelKeys {
+    codec: "IDF_1",
+    version: ("IDFVER", MAPPING_VERSION),
+    sha256: "IDFSHA",
+    name: "IDFMODEL",
+};
+
 fn model_for(spec: &TileSpec) -> Result<Arc<Model>, CodecError> {
-    let ver = spec.params.get_int("IDFVER").unwrap_or(MAPPING_VERSION);
-    if ver != MAPPING_VERSION {
-        return Err(CodecError::BadParameter(format!(
-            "IDFVER = {ver}; this build reads {MAPPING_VERSION}"
-        )));
-    }
-    let sha = spec.params.get_text("IDFSHA").ok_or_else(|| {
-        CodecError::BadParameter("IDF_1 HDU without IDFSHA (the model's SHA-256)".into())
-    })?;
-    let name = spec.params.get_text("IDFMODEL").unwrap_or("?");
-    store::find(sha).ok_or_else(|| CodecError::ModelUnavailable {
-        name: name.trim().to_string(),
-        sha256: sha.trim().to_string(),
-    })
+    super::model_for(spec, &KEYS, store::find)
 }
 
 impl Codec for Idf {

@@ -154,6 +154,45 @@ impl Default for EncodeOptions {
     }
 }
 
+/// How a neural codec's HDU names its model (ZNAMEn keywords).
+pub(crate) struct ModelKeys {
+    pub codec: &'static str,
+    /// The mapping version keyword and the version this build reads.
+    pub version: (&'static str, i64),
+    /// The SHA-256 keyword (decoding requires it).
+    pub sha256: &'static str,
+    /// The model-name keyword (for people and error messages).
+    pub name: &'static str,
+}
+
+/// The model an HDU of a neural codec was coded with, found by SHA-256 with
+/// `find`: a wrong mapping version, a missing hash or an unknown model is an
+/// error naming what is missing.
+pub(crate) fn model_for<M>(
+    spec: &TileSpec,
+    keys: &ModelKeys,
+    find: impl Fn(&str) -> Option<std::sync::Arc<M>>,
+) -> Result<std::sync::Arc<M>, CodecError> {
+    let (ver_key, want) = keys.version;
+    let ver = spec.params.get_int(ver_key).unwrap_or(want);
+    if ver != want {
+        return Err(CodecError::BadParameter(format!(
+            "{ver_key} = {ver}; this build reads {want}"
+        )));
+    }
+    let sha = spec.params.get_text(keys.sha256).ok_or_else(|| {
+        CodecError::BadParameter(format!(
+            "{} HDU without {} (the model's SHA-256)",
+            keys.codec, keys.sha256
+        ))
+    })?;
+    let name = spec.params.get_text(keys.name).unwrap_or("?");
+    find(sha).ok_or_else(|| CodecError::ModelUnavailable {
+        name: name.trim().to_string(),
+        sha256: sha.trim().to_string(),
+    })
+}
+
 /// A tile-compression algorithm.
 pub trait Codec: Send + Sync {
     /// The ZCMPTYPE value this codec writes and reads.

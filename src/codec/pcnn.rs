@@ -14,7 +14,7 @@
 //!   people), ZNAME3='PCNNSHA' (the SHA-256 of the model file, which decoding
 //!   requires: a missing or different model is an error naming the model).
 
-use super::{Codec, EncodeOptions, ParamValue, Params, TileSpec};
+use super::{Codec, EncodeOptions, ModelKeys, ParamValue, Params, TileSpec};
 use crate::error::CodecError;
 use crate::neural::pcnn::{self, store, Mode, PcnnModel};
 use crate::tile::{PixelType, Pixels};
@@ -24,21 +24,15 @@ pub const MAPPING_VERSION: i64 = 1;
 
 pub struct Pcnn;
 
+const KEYS: ModelKeys = ModelKeys {
+    codec: "PCNN_1",
+    version: ("PCNNVER", MAPPING_VERSION),
+    sha256: "PCNNSHA",
+    name: "PCNNMODL",
+};
+
 fn model_for(spec: &TileSpec) -> Result<Arc<PcnnModel>, CodecError> {
-    let ver = spec.params.get_int("PCNNVER").unwrap_or(MAPPING_VERSION);
-    if ver != MAPPING_VERSION {
-        return Err(CodecError::BadParameter(format!(
-            "PCNNVER = {ver}; this build reads {MAPPING_VERSION}"
-        )));
-    }
-    let sha = spec.params.get_text("PCNNSHA").ok_or_else(|| {
-        CodecError::BadParameter("PCNN_1 HDU without PCNNSHA (the model's SHA-256)".into())
-    })?;
-    let name = spec.params.get_text("PCNNMODL").unwrap_or("?");
-    store::find(sha).ok_or_else(|| CodecError::ModelUnavailable {
-        name: name.trim().to_string(),
-        sha256: sha.trim().to_string(),
-    })
+    super::model_for(spec, &KEYS, store::find)
 }
 
 impl Codec for Pcnn {

@@ -153,20 +153,14 @@ struct RawNet {
 
 #[derive(Deserialize)]
 struct RawHeader {
-    format: u32,
     name: String,
     version: String,
     variant: String,
     channels: usize,
     levels: usize,
     hidden: usize,
-    w_frac: u32,
-    a_frac: u32,
-    act_max: i32,
-    in_max: i32,
-    bias_max: i32,
-    nscale: u32,
-    mu_frac: u32,
+    #[serde(flatten)]
+    common: CommonHeader,
     nets: Vec<RawNet>,
     #[serde(default)]
     card: serde_json::Value,
@@ -175,44 +169,8 @@ struct RawHeader {
 impl Model {
     /// Parse and validate a model file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Arc<Model>, ModelError> {
-        if bytes.len() > MAX_MODEL_BYTES {
-            return Err(bad(format!(
-                "{} bytes, more than the {MAX_MODEL_BYTES} accepted",
-                bytes.len()
-            )));
-        }
-        if bytes.len() < 12 || &bytes[..8] != MAGIC {
-            return Err(bad("not an fpack-ng IDF model (bad magic)"));
-        }
-        let jlen = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
-        let jend = 12usize
-            .checked_add(jlen)
-            .filter(|&e| e <= bytes.len())
-            .ok_or_else(|| bad("header length beyond the end of the file"))?;
-        let h: RawHeader =
-            serde_json::from_slice(&bytes[12..jend]).map_err(|e| bad(format!("header: {e}")))?;
-        if h.format != 1 {
-            return Err(bad(format!(
-                "format {} (this build reads format 1)",
-                h.format
-            )));
-        }
-        let semantics = [
-            (h.w_frac as i64, W_FRAC as i64, "w_frac"),
-            (h.a_frac as i64, A_FRAC as i64, "a_frac"),
-            (h.act_max as i64, ACT_MAX as i64, "act_max"),
-            (h.in_max as i64, IN_MAX as i64, "in_max"),
-            (h.bias_max as i64, BIAS_MAX as i64, "bias_max"),
-            (h.nscale as i64, NSCALE as i64, "nscale"),
-            (h.mu_frac as i64, MU_FRAC as i64, "mu_frac"),
-        ];
-        for (got, want, what) in semantics {
-            if got != want {
-                return Err(bad(format!(
-                    "{what} = {got}, but this engine implements {want}"
-                )));
-            }
-        }
+        let (h, data): (RawHeader, &[u8]) = split_file(bytes, MAGIC, "IDF")?;
+        h.common.check()?;
         let variant = match h.variant.as_str() {
             "16" => Variant::Sixteen,
             "split" => Variant::Split,
@@ -231,7 +189,7 @@ impl Model {
                 h.levels
             )));
         }
-        let mut data = &bytes[jend..];
+        let mut data = data;
         if data.len() % 4 != 0 {
             return Err(bad("weight data is not a whole number of i32"));
         }
@@ -288,7 +246,74 @@ impl Model {
     }
 }
 
-fn take_i32(data: &mut &[u8], n: usize, what: &str) -> Result<Vec<i32>, ModelError> {
+/// The header fields every model file has: its format and the integer
+/// semantics it was trained for, which must be this engine's.
+#[derive(Deserialize)]
+pub(crate) struct CommonHeader {
+    format: u32,
+    w_frac: u32,
+    a_frac: u32,
+    act_max: i32,
+    in_max: i32,
+    bias_max: i32,
+    nscale: u32,
+    mu_frac: u32,
+}
+
+impl CommonHeader {
+    pub(crate) fn check(&self) -> Result<(), ModelError> {
+        if self.format != 1 {
+            return Err(bad(format!(
+                "format {} (this build reads format 1)",
+                self.format
+            )));
+        }
+        let semantics = [
+            (self.w_frac as i64, W_FRAC as i64, "w_frac"),
+            (self.a_frac as i64, A_FRAC as i64, "a_frac"),
+            (self.act_max as i64, ACT_MAX as i64, "act_max"),
+            (self.in_max as i64, IN_MAX as i64, "in_max"),
+            (self.bias_max as i64, BIAS_MAX as i64, "bias_max"),
+            (self.nscale as i64, NSCALE as i64, "nscale"),
+            (self.mu_frac as i64, MU_FRAC as i64, "mu_frac"),
+        ];
+        for (got, want, what) in semantics {
+            if got != want {
+                return Err(bad(format!(
+                    "{what} = {got}, but this engine implements {want}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A model file's frame: size limit, 8-byte magic, u32 length, JSON header.
+/// Returns the parsed header and the weight bytes after it.
+pub(crate) fn split_file<'a, H: serde::de::DeserializeOwned>(
+    bytes: &'a [u8],
+    magic: &[u8; 8],
+    kind: &str,
+) -> Result<(H, &'a [u8]), ModelError> {
+    if bytes.len() > MAX_MODEL_BYTES {
+        return Err(bad(format!(
+            "{} bytes, more than the {MAX_MODEL_BYTES} accepted",
+            bytes.len()
+        )));
+    }
+    if bytes.len() < 12 || &bytes[..8] != magic {
+        return Err(bad(format!("not an fpack-ng {kind} model (bad magic)")));
+    }
+    let jlen = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    let jend = 12usize
+        .checked_add(jlen)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| bad("header length beyond the end of the file"))?;
+    let h: H = serde_json::from_slice(&bytes[12..jend]).map_err(|e| bad(format!("header: {e}")))?;
+    Ok((h, &bytes[jend..]))
+}
+
+pub(crate) fn take_i32(data: &mut &[u8], n: usize, what: &str) -> Result<Vec<i32>, ModelError> {
     let bytes = n
         .checked_mul(4)
         .filter(|&b| b <= data.len())

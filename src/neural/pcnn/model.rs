@@ -14,13 +14,10 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::features::{NCAND, NFEAT};
-use crate::neural::model::{hex, ModelError};
-use crate::neural::semantics::{
-    ACC_LIMIT, ACT_MAX, A_FRAC, BIAS_MAX, IN_MAX, MU_FRAC, NSCALE, W_FRAC, W_MAX,
-};
+use crate::neural::model::{hex, split_file, take_i32, CommonHeader, ModelError};
+use crate::neural::semantics::{ACC_LIMIT, ACT_MAX, BIAS_MAX, IN_MAX, W_MAX};
 
 const MAGIC: &[u8; 8] = b"FPNGPCN\0";
-const MAX_MODEL_BYTES: usize = 64 << 20;
 /// Outputs per mixture component: NCAND predictor logits, a log2 scale, a
 /// mixture logit.
 pub const PER_COMPONENT: usize = NCAND + 2;
@@ -92,7 +89,6 @@ struct RawLayer {
 
 #[derive(Deserialize)]
 struct RawHeader {
-    format: u32,
     name: String,
     version: String,
     features: usize,
@@ -100,67 +96,21 @@ struct RawHeader {
     mixture: usize,
     hidden: usize,
     layers: Vec<RawLayer>,
-    w_frac: u32,
-    a_frac: u32,
-    act_max: i32,
-    in_max: i32,
-    bias_max: i32,
-    nscale: u32,
-    mu_frac: u32,
+    #[serde(flatten)]
+    common: CommonHeader,
     #[serde(default)]
     card: serde_json::Value,
-}
-
-fn take_i32(data: &mut &[u8], n: usize, what: &str) -> Result<Vec<i32>, ModelError> {
-    let bytes = n
-        .checked_mul(4)
-        .filter(|&b| b <= data.len())
-        .ok_or_else(|| bad(format!("weight data ends inside {what}")))?;
-    let (head, rest) = data.split_at(bytes);
-    *data = rest;
-    Ok(head
-        .chunks_exact(4)
-        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
 }
 
 impl PcnnModel {
     /// Parse and validate a model file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Arc<PcnnModel>, ModelError> {
-        if bytes.len() > MAX_MODEL_BYTES {
-            return Err(bad(format!(
-                "{} bytes, more than the {MAX_MODEL_BYTES} accepted",
-                bytes.len()
-            )));
-        }
-        if bytes.len() < 12 || !is_pcnn_model(bytes) {
-            return Err(bad("not an fpack-ng PCNN model (bad magic)"));
-        }
-        let jlen = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
-        let jend = 12usize
-            .checked_add(jlen)
-            .filter(|&e| e <= bytes.len())
-            .ok_or_else(|| bad("header length beyond the end of the file"))?;
-        let h: RawHeader =
-            serde_json::from_slice(&bytes[12..jend]).map_err(|e| bad(format!("header: {e}")))?;
-        if h.format != 1 {
-            return Err(bad(format!(
-                "format {} (this build reads format 1)",
-                h.format
-            )));
-        }
-        let semantics = [
-            (h.w_frac as i64, W_FRAC as i64, "w_frac"),
-            (h.a_frac as i64, A_FRAC as i64, "a_frac"),
-            (h.act_max as i64, ACT_MAX as i64, "act_max"),
-            (h.in_max as i64, IN_MAX as i64, "in_max"),
-            (h.bias_max as i64, BIAS_MAX as i64, "bias_max"),
-            (h.nscale as i64, NSCALE as i64, "nscale"),
-            (h.mu_frac as i64, MU_FRAC as i64, "mu_frac"),
-            (h.features as i64, NFEAT as i64, "features"),
-            (h.candidates as i64, NCAND as i64, "candidates"),
-        ];
-        for (got, want, what) in semantics {
+        let (h, mut data): (RawHeader, &[u8]) = split_file(bytes, MAGIC, "PCNN")?;
+        h.common.check()?;
+        for (got, want, what) in [
+            (h.features, NFEAT, "features"),
+            (h.candidates, NCAND, "candidates"),
+        ] {
             if got != want {
                 return Err(bad(format!(
                     "{what} = {got}, but this engine implements {want}"
@@ -176,7 +126,6 @@ impl PcnnModel {
         if h.layers.len() < 2 || h.layers.len() > 8 {
             return Err(bad(format!("{} layers (2..=8 supported)", h.layers.len())));
         }
-        let mut data = &bytes[jend..];
         let n = h.layers.len();
         let mut layers = Vec::with_capacity(n);
         let mut prev = NFEAT;
