@@ -161,7 +161,9 @@ mod tests {
     }
 
     /// An independent statement of the network: whole-tile masked
-    /// convolutions in i64 with floor division, zero padding, no cache.
+    /// convolutions in i64 with floor division, zero padding, no cache
+    /// (plain index loops on purpose: it should read like the definition).
+    #[allow(clippy::needless_range_loop)]
     fn reference(m: &PcnnModel, feats: &[[i32; NFEAT]], w: usize, h: usize) -> Vec<Vec<i64>> {
         let mut cur: Vec<Vec<i64>> = feats
             .iter()
