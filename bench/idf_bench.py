@@ -61,7 +61,7 @@ def data_bytes(path):
 
 
 def estimate(estimator, path):
-    out = subprocess.run([estimator, path], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([estimator, "idf", path], check=True, capture_output=True, text=True).stdout
     return sum(float(line.split()[3]) for line in out.splitlines() if line.startswith("HDU"))
 
 
@@ -75,10 +75,10 @@ def main():
     args = ap.parse_args()
     fpack = os.path.join(args.bin, "fpack-ng")
     funpack = os.path.join(args.bin, "funpack-ng")
-    estimator = os.path.join(args.bin, "examples", "idf_estimate")
+    estimator = os.path.join(args.bin, "examples", "neural_estimate")
     for b in (fpack, funpack, estimator):
         if not os.path.exists(b):
-            sys.exit(f"{b} missing: cargo build --release -p fpack-ng && cargo build --release -p fpackng --example idf_estimate")
+            sys.exit(f"{b} missing: cargo build --release -p fpack-ng && cargo build --release -p fpackng --example neural_estimate")
     work = tempfile.mkdtemp(prefix="idf-bench-")
     for split in ("test", "train"):
         files = sorted(glob.glob(os.path.join(args.corpus, split, "*.fits")))

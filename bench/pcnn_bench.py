@@ -42,8 +42,8 @@ def same_pixels(a_path, b_path):
 
 
 def estimate(estimator, path):
-    """(estimated bytes, real heap bytes) over the 16-bit HDUs, from examples/pcnn_estimate."""
-    out = subprocess.run([estimator, path], check=True, capture_output=True, text=True).stdout
+    """(estimated bytes, real heap bytes) over the 16-bit HDUs, from examples/neural_estimate."""
+    out = subprocess.run([estimator, "pcnn", path], check=True, capture_output=True, text=True).stdout
     rows = [line.split() for line in out.splitlines() if line.startswith("HDU")]
     return sum(float(r[3]) for r in rows), sum(float(r[4]) for r in rows)
 
@@ -148,10 +148,10 @@ def main():
     args = ap.parse_args()
     fpack = os.path.join(args.bin, "fpack-ng")
     funpack = os.path.join(args.bin, "funpack-ng")
-    estimator = os.path.join(args.bin, "examples", "pcnn_estimate")
+    estimator = os.path.join(args.bin, "examples", "neural_estimate")
     for b in (fpack, funpack, estimator):
         if not os.path.exists(b):
-            sys.exit(f"{b} missing: cargo build --release -p fpack-ng && cargo build --release -p fpackng --example pcnn_estimate")
+            sys.exit(f"{b} missing: cargo build --release -p fpack-ng && cargo build --release -p fpackng --example neural_estimate")
     work = tempfile.mkdtemp(prefix="pcnn-bench-")
     try:
         if not args.no_corpus:

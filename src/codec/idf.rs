@@ -13,7 +13,9 @@
 //!   requires: a missing or different model is an error naming the model);
 //! - the tile stream is described in [`crate::neural::flow`].
 
-use super::{Codec, EncodeOptions, ModelKeys, ParamValue, Params, TileSpec};
+use super::{
+    from_unsigned, to_unsigned, Codec, EncodeOptions, ModelKeys, ParamValue, Params, TileSpec,
+};
 use crate::error::CodecError;
 use crate::neural::{engine, flow, store, Model};
 use crate::tile::{PixelType, Pixels};
@@ -58,16 +60,7 @@ impl Codec for Idf {
     fn encode(&self, pixels: &Pixels, spec: &TileSpec) -> Result<Vec<u8>, CodecError> {
         let model = model_for(spec)?;
         let (w, h) = spec.width_height();
-        let px: Vec<i32> = match pixels {
-            Pixels::U8(v) => v.iter().map(|&p| p as i32).collect(),
-            Pixels::I16(v) => v.iter().map(|&p| p as i32 + 32768).collect(),
-            _ => {
-                return Err(CodecError::Unsupported(format!(
-                    "IDF_1 codes 8- and 16-bit integers, not {:?}",
-                    pixels.pixel_type()
-                )))
-            }
-        };
+        let px = to_unsigned(pixels, "IDF_1")?;
         flow::encode_tile(&model, engine(), &px, w, h)
     }
 
@@ -75,23 +68,7 @@ impl Codec for Idf {
         let model = model_for(spec)?;
         let (w, h) = spec.width_height();
         let px = flow::decode_tile(&model, engine(), bytes, w, h)?;
-        match spec.pixel_type {
-            PixelType::U8 => px
-                .iter()
-                .map(|&v| {
-                    u8::try_from(v).map_err(|_| {
-                        CodecError::Corrupt("IDF_1 value out of the 8-bit range".into())
-                    })
-                })
-                .collect::<Result<Vec<u8>, _>>()
-                .map(Pixels::U8),
-            PixelType::I16 => Ok(Pixels::I16(
-                px.iter().map(|&v| (v - 32768) as i16).collect(),
-            )),
-            t => Err(CodecError::Unsupported(format!(
-                "IDF_1 does not code {t:?}"
-            ))),
-        }
+        from_unsigned(&px, spec.pixel_type, "IDF_1")
     }
 }
 

@@ -193,6 +193,50 @@ pub(crate) fn model_for<M>(
     })
 }
 
+/// The unsigned values the neural codecs code: U8 pixels as they are, I16
+/// pixels as `v + 32768` (so BZERO=32768 frames are coded as their physical
+/// uint16 values).
+pub(crate) fn to_unsigned(pixels: &Pixels, codec: &str) -> Result<Vec<i32>, CodecError> {
+    match pixels {
+        Pixels::U8(v) => Ok(v.iter().map(|&p| p as i32).collect()),
+        Pixels::I16(v) => Ok(v.iter().map(|&p| p as i32 + 32768).collect()),
+        _ => Err(CodecError::Unsupported(format!(
+            "{codec} codes 8- and 16-bit integers, not {:?}",
+            pixels.pixel_type()
+        ))),
+    }
+}
+
+/// The inverse of [`to_unsigned`]; a value outside the pixel type's range is
+/// an error, never a wrapped pixel.
+pub(crate) fn from_unsigned(
+    px: &[i32],
+    pixel_type: PixelType,
+    codec: &str,
+) -> Result<Pixels, CodecError> {
+    let out_of_range =
+        |bits| CodecError::Corrupt(format!("{codec} value out of the {bits}-bit range"));
+    match pixel_type {
+        PixelType::U8 => px
+            .iter()
+            .map(|&v| u8::try_from(v).map_err(|_| out_of_range(8)))
+            .collect::<Result<Vec<u8>, _>>()
+            .map(Pixels::U8),
+        PixelType::I16 => px
+            .iter()
+            .map(|&v| {
+                u16::try_from(v)
+                    .map(|u| (u as i32 - 32768) as i16)
+                    .map_err(|_| out_of_range(16))
+            })
+            .collect::<Result<Vec<i16>, _>>()
+            .map(Pixels::I16),
+        t => Err(CodecError::Unsupported(format!(
+            "{codec} does not code {t:?}"
+        ))),
+    }
+}
+
 /// A tile-compression algorithm.
 pub trait Codec: Send + Sync {
     /// The ZCMPTYPE value this codec writes and reads.

@@ -14,7 +14,9 @@
 //!   people), ZNAME3='PCNNSHA' (the SHA-256 of the model file, which decoding
 //!   requires: a missing or different model is an error naming the model).
 
-use super::{Codec, EncodeOptions, ModelKeys, ParamValue, Params, TileSpec};
+use super::{
+    from_unsigned, to_unsigned, Codec, EncodeOptions, ModelKeys, ParamValue, Params, TileSpec,
+};
 use crate::error::CodecError;
 use crate::neural::pcnn::{self, store, Mode, PcnnModel};
 use crate::tile::{PixelType, Pixels};
@@ -67,18 +69,11 @@ impl Codec for Pcnn {
             .params
             .get_text("PCNNCODE")
             .is_some_and(|s| s.trim() == "16");
-        let (px, mode): (Vec<i32>, Mode) = match pixels {
-            Pixels::U8(v) => (v.iter().map(|&p| p as i32).collect(), Mode::Byte),
-            Pixels::I16(v) => (
-                v.iter().map(|&p| p as i32 + 32768).collect(),
-                if sixteen { Mode::Sixteen } else { Mode::Split },
-            ),
-            _ => {
-                return Err(CodecError::Unsupported(format!(
-                    "PCNN_1 codes 8- and 16-bit integers, not {:?}",
-                    pixels.pixel_type()
-                )))
-            }
+        let px = to_unsigned(pixels, "PCNN_1")?;
+        let mode = match pixels {
+            Pixels::U8(_) => Mode::Byte,
+            _ if sixteen => Mode::Sixteen,
+            _ => Mode::Split,
         };
         pcnn::encode_tile(&model, &px, w, h, mode)
     }
@@ -86,21 +81,15 @@ impl Codec for Pcnn {
     fn decode(&self, bytes: &[u8], spec: &TileSpec) -> Result<Pixels, CodecError> {
         let model = model_for(spec)?;
         let (w, h) = spec.width_height();
-        let byte = match spec.pixel_type {
-            PixelType::U8 => true,
-            PixelType::I16 => false,
-            t => {
-                return Err(CodecError::Unsupported(format!(
-                    "PCNN_1 does not code {t:?}"
-                )))
-            }
-        };
+        let byte = spec.pixel_type == PixelType::U8;
+        if !self.supports(spec.pixel_type) {
+            return Err(CodecError::Unsupported(format!(
+                "PCNN_1 does not code {:?}",
+                spec.pixel_type
+            )));
+        }
         let px = pcnn::decode_tile(&model, bytes, w, h, byte)?;
-        Ok(if byte {
-            Pixels::U8(px.iter().map(|&v| v as u8).collect())
-        } else {
-            Pixels::I16(px.iter().map(|&v| (v - 32768) as i16).collect())
-        })
+        from_unsigned(&px, spec.pixel_type, "PCNN_1")
     }
 }
 

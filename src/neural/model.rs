@@ -313,7 +313,32 @@ pub(crate) fn split_file<'a, H: serde::de::DeserializeOwned>(
     Ok((h, &bytes[jend..]))
 }
 
-pub(crate) fn take_i32(data: &mut &[u8], n: usize, what: &str) -> Result<Vec<i32>, ModelError> {
+/// The weights (`[cout][cin][tap]`) and biases of one layer, after proving
+/// that its i32 accumulator cannot overflow whatever the data: every input is
+/// bounded by IN_MAX (first layers) or ACT_MAX (hidden layers), every weight
+/// by W_MAX and every bias by BIAS_MAX, which are checked here too.
+pub(crate) fn take_layer(
+    data: &mut &[u8],
+    taps: usize,
+    cin: usize,
+    cout: usize,
+    what: &str,
+) -> Result<(Vec<i32>, Vec<i32>), ModelError> {
+    let bound = (taps * cin) as i64 * IN_MAX.max(ACT_MAX) as i64 * W_MAX as i64 + BIAS_MAX as i64;
+    if bound > ACC_LIMIT {
+        return Err(bad(format!(
+            "{what}: {cin} inputs could overflow the accumulator"
+        )));
+    }
+    let w = take_i32(data, cout * cin * taps, what)?;
+    let b = take_i32(data, cout, what)?;
+    if w.iter().any(|v| v.abs() > W_MAX) || b.iter().any(|v| v.abs() > BIAS_MAX) {
+        return Err(bad(format!("{what}: weight or bias out of range")));
+    }
+    Ok((w, b))
+}
+
+fn take_i32(data: &mut &[u8], n: usize, what: &str) -> Result<Vec<i32>, ModelError> {
     let bytes = n
         .checked_mul(4)
         .filter(|&b| b <= data.len())
@@ -353,23 +378,13 @@ fn parse_net(rn: &RawNet, cin: usize, cout: usize, data: &mut &[u8]) -> Result<N
         if rl.shift.len() != rl.cout || rl.shift.iter().any(|&s| s > 30) {
             return Err(bad(format!("net {name} layer {li}: bad shifts")));
         }
-        // Every input is bounded by IN_MAX (first layer) or ACT_MAX (hidden):
-        // the accumulator must fit in i32 whatever the data.
-        let bound = (kind.taps() * rl.cin) as i64 * IN_MAX.max(ACT_MAX) as i64 * W_MAX as i64
-            + BIAS_MAX as i64;
-        if bound > ACC_LIMIT {
-            return Err(bad(format!(
-                "net {name} layer {li}: {} inputs could overflow the accumulator",
-                rl.cin
-            )));
-        }
-        let w = take_i32(data, rl.cout * rl.cin * kind.taps(), name)?;
-        let b = take_i32(data, rl.cout, name)?;
-        if w.iter().any(|v| v.abs() > W_MAX) || b.iter().any(|v| v.abs() > BIAS_MAX) {
-            return Err(bad(format!(
-                "net {name} layer {li}: weight or bias out of range"
-            )));
-        }
+        let (w, b) = take_layer(
+            data,
+            kind.taps(),
+            rl.cin,
+            rl.cout,
+            &format!("net {name} layer {li}"),
+        )?;
         layers.push(Layer {
             kind,
             cin: rl.cin,

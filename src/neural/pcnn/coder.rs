@@ -150,6 +150,29 @@ pub fn encode_tile(
     h: usize,
     mode: Mode,
 ) -> Result<Vec<u8>, CodecError> {
+    encode(model, px, w, h, mode, false).map(|(bytes, _)| bytes)
+}
+
+/// [`encode_tile`], and the model's own code length of the tile in bits (the
+/// ideal size under the same probabilities, for benchmarks).
+pub fn encode_tile_estimated(
+    model: &PcnnModel,
+    px: &[i32],
+    w: usize,
+    h: usize,
+    mode: Mode,
+) -> Result<(Vec<u8>, f64), CodecError> {
+    encode(model, px, w, h, mode, true)
+}
+
+fn encode(
+    model: &PcnnModel,
+    px: &[i32],
+    w: usize,
+    h: usize,
+    mode: Mode,
+    estimate: bool,
+) -> Result<(Vec<u8>, f64), CodecError> {
     let limit = if mode == Mode::Byte { 255 } else { 65535 };
     if px.len() != w * h || px.iter().any(|&v| !(0..=limit).contains(&v)) {
         return Err(CodecError::Unsupported(format!(
@@ -183,7 +206,12 @@ pub fn encode_tile(
     for wd in words {
         out.extend_from_slice(&wd.to_le_bytes());
     }
-    Ok(out)
+    let bits = if estimate {
+        estimate_bits(&dists, px, mode, dj)
+    } else {
+        0.0
+    };
+    Ok((out, bits))
 }
 
 fn corrupt(msg: impl Into<String>) -> CodecError {

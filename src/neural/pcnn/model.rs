@@ -14,8 +14,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::features::{NCAND, NFEAT};
-use crate::neural::model::{hex, split_file, take_i32, CommonHeader, ModelError};
-use crate::neural::semantics::{ACC_LIMIT, ACT_MAX, BIAS_MAX, IN_MAX, W_MAX};
+use crate::neural::model::{hex, split_file, take_layer, CommonHeader, ModelError};
 
 const MAGIC: &[u8; 8] = b"FPNGPCN\0";
 /// Outputs per mixture component: NCAND predictor logits, a log2 scale, a
@@ -152,21 +151,8 @@ impl PcnnModel {
                     "layer {li}: activations must follow every layer but the last"
                 )));
             }
-            // Inputs are bounded by IN_MAX (features) or ACT_MAX (hidden).
-            let bound = (kind.taps() * rl.cin) as i64 * IN_MAX.max(ACT_MAX) as i64 * W_MAX as i64
-                + BIAS_MAX as i64;
-            if bound > ACC_LIMIT {
-                return Err(bad(format!(
-                    "layer {li}: {} inputs could overflow the accumulator",
-                    rl.cin
-                )));
-            }
             let taps = kind.taps();
-            let w = take_i32(&mut data, rl.cout * rl.cin * taps, &format!("layer {li}"))?;
-            let b = take_i32(&mut data, rl.cout, &format!("layer {li}"))?;
-            if w.iter().any(|v| v.abs() > W_MAX) || b.iter().any(|v| v.abs() > BIAS_MAX) {
-                return Err(bad(format!("layer {li}: weight or bias out of range")));
-            }
+            let (w, b) = take_layer(&mut data, taps, rl.cin, rl.cout, &format!("layer {li}"))?;
             // [cout][cin][tap] -> [tap][cin][cout]
             let mut wt = vec![0i32; w.len()];
             for o in 0..rl.cout {
