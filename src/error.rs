@@ -59,7 +59,7 @@ pub enum CodecError {
     #[error("bad codec parameter: {0}")]
     BadParameter(String),
     /// The tile was coded with a model this program does not have.
-    #[error("needs model '{name}' (SHA-256 {sha256}), which is neither built in nor loaded: pass --model PATH to its .idfm file or put it in a directory listed in FPACKNG_MODELS")]
+    #[error("needs model '{name}' (SHA-256 {sha256}), which is neither built in nor loaded: pass --model PATH to its model file (.idfm, .pcnm) or put it in a directory listed in FPACKNG_MODELS")]
     ModelUnavailable { name: String, sha256: String },
 }
 
@@ -86,12 +86,13 @@ pub enum Error {
         limit: u128,
     },
     /// A tile could not be encoded or decoded.
-    #[error("{context}: {algorithm}: {source}")]
+    // The codec's error is part of the message and deliberately not a
+    // `source()`: printed with `{:#}` it would otherwise appear twice.
+    #[error("{context}: {algorithm}: {error}")]
     Codec {
         context: Context,
         algorithm: String,
-        #[source]
-        source: CodecError,
+        error: CodecError,
     },
     /// The file uses something this library does not implement.
     #[error("{context}: {message}")]

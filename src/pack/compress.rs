@@ -514,7 +514,7 @@ fn compress_planned(
             let codec_error = |source| Error::Codec {
                 context: ctx.clone().tile(index + 1),
                 algorithm: codec.id().to_string(),
-                source,
+                error: source,
             };
             // Every tile is decoded right after it is encoded and compared
             // with what went in, in the same parallel task: a codec bug can
@@ -529,7 +529,7 @@ fn compress_planned(
                     .map_err(|source| Error::Codec {
                         context: ctx.clone().tile(index + 1),
                         algorithm: algorithm.id().to_string(),
-                        source,
+                        error: source,
                     })?;
                 if !back.bits_eq(expected) {
                     return Err(Error::Verification {
@@ -610,7 +610,7 @@ fn compress_planned(
                         .map_err(|source| Error::Codec {
                             context: ctx.clone().tile(index + 1),
                             algorithm: "GZIP_1".into(),
-                            source,
+                            error: source,
                         })?;
                     check(gzip, &gz, &raw_spec, &pixels)?;
                     // The original bits are kept exactly (cfitsio would

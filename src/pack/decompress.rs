@@ -230,7 +230,7 @@ impl<'a> TileDecoder<'a> {
         let codec_err = |algorithm: &str, source| Error::Codec {
             context: tctx.clone(),
             algorithm: algorithm.to_string(),
-            source,
+            error: source,
         };
         let main = match self.compressed_col {
             Some(c) => table.var_bytes(index, c)?,
