@@ -160,6 +160,11 @@ fn compress_options(p: &Parsed) -> Result<CompressOptions> {
             "-p" => o.algorithm = "PLIO_1".into(),
             "-d" => o.algorithm = "NOCOMPRESS".into(),
             "--jxl" => o.algorithm = "JXL_1".into(),
+            "--mix" => o.algorithm = fpackng::codec::mixpred::NAME.into(),
+            "--codec" => {
+                o.algorithm =
+                    fpackng::archive::resolve_algorithm(value.as_deref().unwrap_or(""))?
+            }
             "-n" => {
                 let v = value.as_deref().unwrap_or("");
                 match v.to_ascii_lowercase().as_str() {

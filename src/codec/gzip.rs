@@ -42,6 +42,10 @@ pub struct Gzip1;
 pub struct Gzip2;
 
 impl Codec for Gzip1 {
+    fn is_standard(&self) -> bool {
+        true
+    }
+
     fn id(&self) -> &'static str {
         "GZIP_1"
     }
@@ -65,6 +69,10 @@ impl Codec for Gzip1 {
 }
 
 impl Codec for Gzip2 {
+    fn is_standard(&self) -> bool {
+        true
+    }
+
     fn id(&self) -> &'static str {
         "GZIP_2"
     }

@@ -47,6 +47,10 @@ const MAGIC: [u8; 2] = [0xDD, 0x99];
 const HEADER_LEN: usize = 2 + 4 + 4 + 4 + 8 + 3;
 
 impl Codec for Hcompress {
+    fn is_standard(&self) -> bool {
+        true
+    }
+
     fn id(&self) -> &'static str {
         "HCOMPRESS_1"
     }

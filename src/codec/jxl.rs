@@ -30,6 +30,11 @@
 //! decoder error, and as a last resort a decoder panic, becomes a
 //! [`CodecError`].
 
+/// Default JXL_1 tiles: full-width strips of this many rows...
+pub const JXL_DEFAULT_STRIP_ROWS: usize = 256;
+/// ...but at least this many pixels; see docs/jxl.md for the measurements.
+pub const JXL_MIN_DEFAULT_TILE_PIXELS: usize = 1 << 18;
+
 use super::{Codec, EncodeOptions, ParamValue, Params, TileSpec};
 use crate::error::CodecError;
 use crate::tile::{PixelType, Pixels};
@@ -50,6 +55,10 @@ const I16_OFFSET: i64 = 32768;
 pub struct Jxl;
 
 impl Codec for Jxl {
+    fn default_strip(&self) -> Option<(usize, usize)> {
+        Some((super::jxl::JXL_DEFAULT_STRIP_ROWS, super::jxl::JXL_MIN_DEFAULT_TILE_PIXELS))
+    }
+
     fn id(&self) -> &'static str {
         "JXL_1"
     }

@@ -14,6 +14,7 @@ pub mod gzip;
 pub mod hcompress;
 pub mod idf;
 pub mod jxl;
+pub mod mixpred;
 pub mod nocompress;
 pub mod pcnn;
 pub mod plio;
@@ -263,6 +264,21 @@ pub trait Codec: Send + Sync {
     /// Whether tiles of this pixel type can be coded.
     fn supports(&self, pixel_type: PixelType) -> bool;
 
+    /// Whether this is one of the algorithms of the FITS standard (FITS 4.0
+    /// §10), which every reader decodes. Only those are written unless the
+    /// user names another (e.g. CUBE_1 is chosen automatically only when the
+    /// user already chose a non-standard codec).
+    fn is_standard(&self) -> bool {
+        false
+    }
+
+    /// Default tiles when the user gives no `-t`: `None` for fpack's rows;
+    /// `Some((rows, pixels))` for full-width strips of at least `rows` rows
+    /// and at least `pixels` pixels (2-D codecs that need context above).
+    fn default_strip(&self) -> Option<(usize, usize)> {
+        None
+    }
+
     /// The ZNAMEn/ZVALn parameters to write for an image whose coded pixels
     /// are of `pixel_type`. They are handed back in [`TileSpec::params`].
     fn encode_params(&self, pixel_type: PixelType, options: &EncodeOptions) -> Params {
@@ -288,6 +304,7 @@ pub static REGISTRY: &[&dyn Codec] = &[
     &hcompress::Hcompress,
     &plio::Plio,
     &jxl::Jxl,
+    &mixpred::MixPred,
     &idf::Idf,
     &pcnn::Pcnn,
     &cube::Cube,

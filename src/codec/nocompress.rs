@@ -23,6 +23,10 @@ use crate::tile::{PixelType, Pixels};
 pub struct NoCompress;
 
 impl Codec for NoCompress {
+    fn is_standard(&self) -> bool {
+        true
+    }
+
     fn id(&self) -> &'static str {
         "NOCOMPRESS"
     }

@@ -52,6 +52,10 @@ fn word(opcode: u16, data: usize) -> u16 {
 }
 
 impl Codec for Plio {
+    fn is_standard(&self) -> bool {
+        true
+    }
+
     fn id(&self) -> &'static str {
         "PLIO_1"
     }

@@ -45,6 +45,10 @@ const BYTEPIX_WHEN_ABSENT: usize = 4;
 pub struct Rice;
 
 impl Codec for Rice {
+    fn is_standard(&self) -> bool {
+        true
+    }
+
     fn id(&self) -> &'static str {
         "RICE_1"
     }

@@ -10,15 +10,59 @@ use super::BLOCK_LEN;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Header {
     cards: Vec<Card>,
+    /// The fewest 2880-byte blocks [`Header::to_bytes`] writes: free space
+    /// kept for keywords added later, as cfitsio keeps it (see
+    /// [`Header::reserve_blocks`]).
+    min_blocks: usize,
 }
 
 impl Header {
     pub fn new() -> Self {
-        Header { cards: Vec::new() }
+        Header::default()
     }
 
     pub fn from_cards(cards: Vec<Card>) -> Self {
-        Header { cards }
+        Header {
+            cards,
+            min_blocks: 0,
+        }
+    }
+
+    /// Blank cards after the last keyword: free space, not content. cfitsio
+    /// treats them so (it writes new keywords over them), and so does the
+    /// round-trip comparison of headers.
+    pub fn trailing_blanks(&self) -> usize {
+        self.cards
+            .iter()
+            .rev()
+            .take_while(|c| c.as_bytes().iter().all(|&b| b == b' '))
+            .count()
+    }
+
+    /// Drop the trailing blank cards (see [`Header::trailing_blanks`]).
+    pub fn strip_trailing_blanks(&mut self) {
+        let keep = self.cards.len() - self.trailing_blanks();
+        self.cards.truncate(keep);
+    }
+
+    /// The cards without the trailing blanks.
+    pub fn content_cards(&self) -> &[Card] {
+        &self.cards[..self.cards.len() - self.trailing_blanks()]
+    }
+
+    /// Number of 2880-byte blocks this header occupies when written.
+    pub fn blocks(&self) -> usize {
+        (self.cards.len() + 1)
+            .div_ceil(BLOCK_LEN / CARD_LEN)
+            .max(self.min_blocks)
+    }
+
+    /// Write at least `blocks` blocks. When that is more than the cards
+    /// need, END goes at the start of the last block and blank cards fill
+    /// the space before it, as cfitsio writes a header with reserved space
+    /// (`ffwend`), so a later reader sees the same free space.
+    pub fn reserve_blocks(&mut self, blocks: usize) {
+        self.min_blocks = blocks;
     }
 
     pub fn cards(&self) -> &[Card] {
@@ -148,12 +192,14 @@ impl Header {
 
     /// Serialise with an END card, padded with blanks to whole 2880-byte blocks.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let n_cards = self.cards.len() + 1;
-        let len = n_cards.div_ceil(BLOCK_LEN / CARD_LEN) * BLOCK_LEN;
+        let len = self.blocks() * BLOCK_LEN;
         let mut out = Vec::with_capacity(len);
         for c in &self.cards {
             out.extend_from_slice(c.as_bytes());
         }
+        // With reserved space, END starts the last block (cfitsio's ffwend).
+        let end_at = out.len().max(len - BLOCK_LEN);
+        out.resize(end_at, b' ');
         out.extend_from_slice(Card::from_text("END").as_bytes());
         out.resize(len, b' ');
         out
@@ -178,6 +224,25 @@ mod tests {
             "This is a long string that goes on and on and on and continues here to the end."
         );
         assert_eq!(h.to_bytes().len(), 2880);
+    }
+
+    #[test]
+    fn reserved_blocks_put_end_at_the_last_block() {
+        let mut h = Header::new();
+        h.push(Card::new_int("A", 1, None));
+        h.push(Card::from_text(""));
+        assert_eq!(h.trailing_blanks(), 1);
+        h.strip_trailing_blanks();
+        assert_eq!(h.len(), 1);
+        h.reserve_blocks(3);
+        let bytes = h.to_bytes();
+        assert_eq!(bytes.len(), 3 * 2880);
+        assert_eq!(&bytes[2 * 2880..2 * 2880 + 3], b"END");
+        assert!(bytes[80..2 * 2880].iter().all(|&b| b == b' '));
+        // Fewer reserved blocks than the cards need: the cards win.
+        h.reserve_blocks(0);
+        assert_eq!(h.to_bytes().len(), 2880);
+        assert_eq!(&h.to_bytes()[80..83], b"END");
     }
 
     #[test]

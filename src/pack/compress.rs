@@ -173,10 +173,7 @@ fn plan(hdu: &Hdu, opts: &CompressOptions, ctx: &Context) -> Result<Option<Plan>
     }))
 }
 
-/// Default JXL_1 tiles: full-width strips of this many rows...
-pub const JXL_DEFAULT_STRIP_ROWS: usize = 256;
-/// ...but at least this many pixels; see docs/jxl.md for the measurements.
-pub const JXL_MIN_DEFAULT_TILE_PIXELS: usize = 1 << 18;
+pub use crate::codec::jxl::{JXL_DEFAULT_STRIP_ROWS, JXL_MIN_DEFAULT_TILE_PIXELS};
 
 /// Tile axes for an image, following cfitsio's rules (imcomp_init_table):
 /// rows by default; for HCOMPRESS_1 2-D blocks of about 16 rows whose last
@@ -212,16 +209,16 @@ pub fn resolve_tile_axes(image: &[usize], tiling: &Tiling, algorithm: &str) -> R
                 .collect()
         }
     };
-    if matches!(algorithm, "JXL_1" | "IDF_1" | "PCNN_1") && matches!(tiling, Tiling::Rows) {
-        // JPEG-XL, IDF and PCNN are 2-D codecs: full-width strips of JXL_DEFAULT_STRIP_ROWS
-        // rows (at least JXL_MIN_DEFAULT_TILE_PIXELS pixels, so narrow images
-        // are not cut into tiny tiles). Measured in docs/jxl.md: 0.4% below
-        // whole-image tiles, and the strips code in parallel.
+    let strip = codec::find(algorithm).and_then(|c| c.default_strip());
+    if let (Some((min_rows, min_pixels)), Tiling::Rows) = (strip, tiling) {
+        // 2-D codecs (JXL_1, IDF_1, PCNN_1, MIXPRED_1): full-width strips of
+        // at least `min_rows` rows and `min_pixels` pixels, so narrow images
+        // are not cut into tiny tiles; the strips code in parallel. JXL_1's
+        // figures are in docs/jxl.md, MIXPRED_1's in docs/mixpred.md.
         tile = vec![1; n];
         tile[0] = image[0];
         if n > 1 {
-            let rows =
-                JXL_DEFAULT_STRIP_ROWS.max(JXL_MIN_DEFAULT_TILE_PIXELS.div_ceil(image[0].max(1)));
+            let rows = min_rows.max(min_pixels.div_ceil(image[0].max(1)));
             tile[1] = image[1].min(rows);
         }
     }
@@ -354,6 +351,9 @@ fn cube_plan(
         (true, _) => (codec::find(cube::DEFAULT_INNER)?, true, Predictor::Auto),
         (false, CubeMode::Off) => return None,
         (false, CubeMode::On(p)) => (plan.codec, true, p),
+        // Standard by default: CUBE_1 is tried automatically only when the
+        // user already chose an algorithm outside the FITS standard.
+        (false, CubeMode::Auto) if plan.codec.is_standard() => return None,
         (false, CubeMode::Auto) => (plan.codec, false, Predictor::Auto),
     };
     let quantized = pixel_type.is_float() && plan.quantize.is_some_and(|q| q.level != 0.0);
@@ -712,6 +712,7 @@ fn compress_planned(
         // Directives steer this compression only; fpack keeps them, so do we.
         header.push(card);
     }
+    header.strip_trailing_blanks();
     if quantized {
         let method = match qspec.method {
             QuantizeMethod::NoDither => "NO_DITHER",
@@ -731,6 +732,7 @@ fn compress_planned(
             ));
         }
     }
+    header.reserve_blocks(reserved_header_blocks(&hdu.header, &header));
     // The header must restore to the source's cards.
     let restored = super::keywords::restore_image_header(&header, bitpix, axes, hdu.is_primary());
     if super::keywords::non_structural(&restored) != super::keywords::non_structural(&hdu.header) {
@@ -861,4 +863,17 @@ mod tests {
             .to_string();
         assert!(err.contains("HDU 2") && err.contains("tile 2"), "{err}");
     }
+}
+
+/// How many header blocks fpack gives a compressed HDU: the image header's
+/// blocks of free space beyond what its keywords need are kept, on top of
+/// what the table's own keywords need. Checksum keywords added afterwards
+/// go into that space. Measured against Debian's fpack 4.2 over headers of
+/// 0..60 keywords and 0..110 trailing blank cards, with and without
+/// checksums: the same size every time.
+fn reserved_header_blocks(image: &Header, table: &Header) -> usize {
+    const CARDS_PER_BLOCK: usize = crate::fits::BLOCK_LEN / crate::fits::card::CARD_LEN;
+    let blocks = |cards: usize| (cards + 1).div_ceil(CARDS_PER_BLOCK);
+    let spare = image.blocks() - blocks(image.len() - image.trailing_blanks());
+    blocks(table.len()) + spare
 }

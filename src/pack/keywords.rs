@@ -215,10 +215,11 @@ pub fn restore_image_header(
 }
 
 /// The cards two headers must share for a round trip to count as exact:
-/// everything except structural keywords and checksums, in order.
+/// everything except structural keywords, checksums and the trailing blank
+/// cards (free space, which cfitsio resizes as it pleases), in order.
 pub fn non_structural(header: &Header) -> Vec<&Card> {
     header
-        .cards()
+        .content_cards()
         .iter()
         .filter(|c| !is_image_structural(c.keyword()))
         .collect()
