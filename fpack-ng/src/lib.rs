@@ -247,6 +247,7 @@ fn compress_options(p: &Parsed) -> Result<CompressOptions> {
         }
     }
     o.codec = codec;
+    o.report_cube_saving = p.has("-v");
     Ok(o)
 }
 

@@ -305,8 +305,24 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
     if forced {
         return compress_planned(hdu, opts, cube_plan, &axes, pixel_type, bitpix, ctx).map(Some);
     }
-    // Auto: both ways, and CUBE_1 only when it pays for leaving the standard.
     let inner = plan.codec.id();
+    if plan.codec.is_standard() {
+        // Standard by default: with a FITS-standard codec the output stays
+        // standard; CUBE_1 is only measured, for -v and -T.
+        let mut planes = compress_planned(hdu, opts, plan, &axes, pixel_type, bitpix, ctx.clone())?;
+        if opts.report_cube_saving {
+            if let Ok(cubed) = compress_planned(hdu, opts, cube_plan, &axes, pixel_type, bitpix, ctx) {
+                planes.summary.notes.push(format!(
+                    "cube: CUBE_1 (inner {inner}) would code this cube {:.2}x smaller than {inner} plane by plane; \
+                     not used, since standard readers refuse it (--cube on, or a non-standard codec with --cube auto, to use it)",
+                    planes.summary.compressed_bytes as f64 / cubed.summary.compressed_bytes.max(1) as f64
+                ));
+            }
+        }
+        return Ok(Some(planes));
+    }
+    // Auto with a non-standard codec: both ways, and CUBE_1 only when it
+    // pays for itself.
     let planes = compress_planned(hdu, opts, plan, &axes, pixel_type, bitpix, ctx.clone())?;
     let cubed = match compress_planned(hdu, opts, cube_plan, &axes, pixel_type, bitpix, ctx) {
         Ok(c) => c,
@@ -351,9 +367,6 @@ fn cube_plan(
         (true, _) => (codec::find(cube::DEFAULT_INNER)?, true, Predictor::Auto),
         (false, CubeMode::Off) => return None,
         (false, CubeMode::On(p)) => (plan.codec, true, p),
-        // Standard by default: CUBE_1 is tried automatically only when the
-        // user already chose an algorithm outside the FITS standard.
-        (false, CubeMode::Auto) if plan.codec.is_standard() => return None,
         (false, CubeMode::Auto) => (plan.codec, false, Predictor::Auto),
     };
     let quantized = pixel_type.is_float() && plan.quantize.is_some_and(|q| q.level != 0.0);

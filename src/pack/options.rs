@@ -27,8 +27,10 @@ pub enum Tiling {
 /// residuals (CUBE_1, see docs/cube.md); `--cube`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CubeMode {
-    /// Compress both ways and keep CUBE_1 only when it is at least
-    /// [`CUBE_MIN_GAIN`] smaller than plane-by-plane coding.
+    /// With a codec outside the FITS standard: compress both ways and keep
+    /// CUBE_1 only when it is at least [`CUBE_MIN_GAIN`] smaller than
+    /// plane-by-plane coding. With a standard codec: never CUBE_1, so that
+    /// the output stays standard unless the user names a new algorithm.
     #[default]
     Auto,
     /// Always CUBE_1 where it applies, with this predictor choice.
@@ -66,6 +68,9 @@ pub struct CompressOptions {
     pub codec: EncodeOptions,
     /// Inter-plane prediction for cubes (CUBE_1).
     pub cube: CubeMode,
+    /// With a standard codec (where CUBE_1 is never chosen automatically),
+    /// also code cubes as CUBE_1 to report what it would save (`-v`).
+    pub report_cube_saving: bool,
     /// Write CHECKSUM/DATASUM in every output HDU (fpack `-C` turns it off).
     pub checksums: bool,
     /// Honour FZALGOR, FZTILE, FZQVALUE, FZQMETHD, FZDTHRSD, FZHSCALE in
@@ -83,6 +88,7 @@ impl Default for CompressOptions {
             dither_seed: DitherSeed::Clock,
             codec: EncodeOptions::default(),
             cube: CubeMode::default(),
+            report_cube_saving: false,
             checksums: true,
             header_directives: true,
             limits: Limits::default(),

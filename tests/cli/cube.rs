@@ -337,20 +337,42 @@ fn standard_readers_refuse_cube_1() {
 }
 
 #[test]
-fn default_mode_keeps_cube_1_on_the_jwst_ramp_and_beats_fpack() {
+fn cubes_stay_standard_by_default_and_cube_1_beats_fpack_when_chosen() {
     let Some(jwst) = jwst_cube() else {
         return;
     };
     let tmp = TempDir::new("cube-jwst");
+    // Standard by default: plain fpack-ng (and -r) write RICE_1, and -v says
+    // what CUBE_1 would have saved.
+    let plain = tmp.join("plain.fz");
+    let r = run(
+        &fpack_ng(),
+        &["-v", "-r", "-O", plain.to_str().unwrap(), jwst.to_str().unwrap()],
+    );
+    assert!(r.ok(), "{}", r.describe());
+    assert_eq!(zcmptypes(&plain), ["RICE_1"]);
+    assert!(
+        r.stderr_text().contains("CUBE_1") && r.stderr_text().contains("would"),
+        "-v does not say what CUBE_1 would save: {}",
+        r.describe()
+    );
+    // With a non-standard codec, --cube auto keeps CUBE_1 when it pays.
+    let mixed = tmp.join("mix.fz");
+    let r = run(
+        &fpack_ng(),
+        &["-v", "--mix", "-O", mixed.to_str().unwrap(), jwst.to_str().unwrap()],
+    );
+    assert!(r.ok(), "{}", r.describe());
+    assert_eq!(zcmptypes(&mixed), ["CUBE_1"]);
     let ours = tmp.join("ours.fz");
     let r = run(
         &fpack_ng(),
-        &["-v", "-O", ours.to_str().unwrap(), jwst.to_str().unwrap()],
+        &["-v", "--cube", "on", "-O", ours.to_str().unwrap(), jwst.to_str().unwrap()],
     );
     assert!(r.ok(), "{}", r.describe());
     assert_eq!(zcmptypes(&ours), ["CUBE_1"]);
     assert!(
-        r.stdout_text().contains("cube: CUBE_1") || r.stderr_text().contains("cube: CUBE_1"),
+        r.stdout_text().contains("CUBE_1") || r.stderr_text().contains("CUBE_1"),
         "-v does not say that CUBE_1 was chosen: {}",
         r.describe()
     );

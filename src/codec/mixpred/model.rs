@@ -29,11 +29,17 @@ pub const N_PRED: usize = 5;
 /// Taps of the per-tile least-squares predictor (see [`fit_linear`]).
 pub const N_TAPS: usize = 9;
 /// Number of coding contexts.
-pub const N_CTX: usize = 40;
+/// Activity classes.
+pub const N_ACT: usize = 40;
+/// Signal-level classes.
+pub const N_LVL: usize = 8;
+/// Number of coding contexts: level-major, activity-minor.
+pub const N_CTX: usize = N_ACT * N_LVL;
 /// Errors are capped so that sums of them cannot overflow.
 const ERR_CAP: u32 = 1 << 26;
+const LVL_SHIFT: u32 = 1;
 /// Bias-cancellation contexts: coding context × 4 local-shape classes.
-const N_BIAS: usize = N_CTX * 4;
+const N_BIAS: usize = N_ACT * 4;
 /// The bias follows the mean residual with weight 2^-BIAS_SHIFT per pixel.
 const BIAS_SHIFT: u32 = 4;
 
@@ -57,7 +63,7 @@ fn weight(err_sum: u32) -> u64 {
     (RECIP[(e >> s) as usize] >> s) as u64 + 1
 }
 
-/// Quantised log2 with two steps per octave, capped at N_CTX - 1.
+/// Quantised log2 with two steps per octave, capped at N_ACT - 1.
 #[inline(always)]
 fn quantise(a: u32) -> usize {
     let q = if a < 4 {
@@ -66,7 +72,7 @@ fn quantise(a: u32) -> usize {
         let bl = 32 - a.leading_zeros();
         2 * bl - 2 + ((a >> (bl - 2)) & 1)
     };
-    (q as usize).min(N_CTX - 1)
+    (q as usize).min(N_ACT - 1)
 }
 
 /// Fold residual `v - p` (both in 0..=maxv) to 0..=maxv.
@@ -139,7 +145,7 @@ pub trait SymbolCoder {
 }
 
 /// Per-predictor and residual error rows (previous and current), padded
-/// by one on each side.
+/// by two on the left and one on the right.
 struct Rows {
     width: usize,
     err: [Vec<u32>; N_PRED],
@@ -148,7 +154,7 @@ struct Rows {
 
 impl Rows {
     fn new(width: usize) -> Self {
-        let n = 2 * (width + 2);
+        let n = 2 * (width + 3) + 1;
         Rows {
             width,
             err: std::array::from_fn(|_| vec![0; n]),
@@ -157,11 +163,11 @@ impl Rows {
     }
     #[inline(always)]
     fn base(&self, y: usize) -> (usize, usize) {
-        let stride = self.width + 2;
+        let stride = self.width + 3;
         if y & 1 == 0 {
-            (0, stride)
+            (1, 1 + stride)
         } else {
-            (stride, 0)
+            (1 + stride, 1)
         }
     }
 }
@@ -191,6 +197,7 @@ pub fn run<C: SymbolCoder, const DECODE: bool>(
             e[prev + width + 1] = e[prev + width];
         }
         rows.res[cur] = rows.res[prev + 1];
+        rows.res[cur - 1] = rows.res[prev + 1];
         rows.res[prev + width + 1] = rows.res[prev + width];
         let row = y * width;
         for x in 0..width {
@@ -240,13 +247,15 @@ pub fn run<C: SymbolCoder, const DECODE: bool>(
             }
             let mix8 = (acc + (wsum / 2) as i64) / wsum as i64;
             let r = &rows.res;
-            let act = r[prev + x + 1] + r[cur + x] + (r[prev + x] + r[prev + x + 2]) / 2
+            let act = r[prev + x + 1] + r[cur + x] + (r[prev + x] + r[prev + x + 2] + r[cur + x - 1]) / 2
                 + ((hi - lo) as u64 >> 1).min(ERR_CAP as u64) as u32;
-            let ctx = quantise(act);
+            let act_class = quantise(act);
             let shape = ((n > nw) as usize) | (((w > nw) as usize) << 1);
-            let bctx = ctx * 4 + shape;
+            let bctx = act_class * 4 + shape;
             let p8 = (mix8 + bias[bctx] as i64).clamp(0, max8);
             let pred = ((p8 + 4) >> 3) as u32;
+            let lvl = (((32 - pred.leading_zeros()) as usize) >> LVL_SHIFT).min(N_LVL - 1);
+            let ctx = lvl * N_ACT + act_class;
             let v = if DECODE {
                 let z = coder.code(ctx, 0);
                 match unfold(z, pred, maxv) {

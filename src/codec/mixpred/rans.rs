@@ -88,6 +88,86 @@ pub fn normalise(counts: &[u32; N_TOKENS]) -> ([u16; N_TOKENS], usize) {
     }
 }
 
+/// Estimated cost in bits of coding `counts` with their own table, the
+/// table included (encoder-side decisions only: floating point is fine here,
+/// the decoder never repeats it).
+fn cost_bits(counts: &[u64; N_TOKENS]) -> f64 {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return 1.0;
+    }
+    let first = counts.iter().position(|&c| c > 0).unwrap_or(0);
+    let last = counts.iter().rposition(|&c| c > 0).unwrap_or(0);
+    let t = total as f64;
+    let data: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| c as f64 * (t / c as f64).log2())
+        .sum();
+    data + 22.0 + 6.0 * (last - first) as f64
+}
+
+/// Group neighbouring contexts (contexts are ordered by activity, so
+/// neighbours have similar statistics) when one shared table costs fewer
+/// bits than separate ones, as JPEG-XL clusters its histograms. Returns,
+/// per context, whether it starts a new group (always true for the first).
+pub fn cluster(counts: &[[u32; N_TOKENS]]) -> Vec<bool> {
+    let mut starts = vec![false; counts.len()];
+    // Empty contexts join their neighbour for free: start with the groups of
+    // non-empty contexts (each with the empty ones after it).
+    let mut groups: Vec<(usize, [u64; N_TOKENS], f64)> = Vec::new();
+    for (k, c) in counts.iter().enumerate() {
+        if groups.is_empty() || c.iter().any(|&n| n > 0) {
+            let mut wide = [0u64; N_TOKENS];
+            for (w, &n) in wide.iter_mut().zip(c.iter()) {
+                *w = n as u64;
+            }
+            let cost = cost_bits(&wide);
+            groups.push((k, wide, cost));
+        }
+    }
+    let merged = |a: &[u64; N_TOKENS], b: &[u64; N_TOKENS]| {
+        let mut m = *a;
+        for (x, &y) in m.iter_mut().zip(b.iter()) {
+            *x += y;
+        }
+        m
+    };
+    let gain = |g: &[(usize, [u64; N_TOKENS], f64)], i: usize| {
+        g[i].2 + g[i + 1].2 - cost_bits(&merged(&g[i].1, &g[i + 1].1))
+    };
+    let mut gains: Vec<f64> = (0..groups.len().saturating_sub(1))
+        .map(|i| gain(&groups, i))
+        .collect();
+    loop {
+        let Some((i, &best)) = gains
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+        else {
+            break;
+        };
+        if best <= 0.0 {
+            break;
+        }
+        let m = merged(&groups[i].1, &groups[i + 1].1);
+        groups[i].2 = cost_bits(&m);
+        groups[i].1 = m;
+        groups.remove(i + 1);
+        gains.remove(i);
+        if i < gains.len() {
+            gains[i] = gain(&groups, i);
+        }
+        if i > 0 {
+            gains[i - 1] = gain(&groups, i - 1);
+        }
+    }
+    for g in &groups {
+        starts[g.0] = true;
+    }
+    starts
+}
+
 /// A bit writer, least significant bit first, 64-bit buffered.
 #[derive(Default)]
 pub struct BitWriter {

@@ -12,7 +12,8 @@
 //! varint  maxv: the largest mapped value
 //! mode 1 only:
 //! 9 × i16 LE  the tile's least-squares predictor, 1/256 units
-//! varint  length of the table section, then the tables (bit-packed)
+//! varint  length of the table section, then the tables (bit-packed:
+//!         which contexts share a table, then one table per group)
 //! varint  length of the rANS section, then the rANS bytes
 //!         the raw-bit section, to the end of the tile
 //! ```
@@ -110,7 +111,7 @@ pub fn pixel_crc(values: &[i64], width: usize) -> u32 {
 /// Records tokens (encoder pass 1): context and token per pixel, raw bits
 /// straight into the raw-bit stream.
 struct Recorder {
-    tokens: Vec<u16>,
+    tokens: Vec<u32>,
     counts: Vec<[u32; N_TOKENS]>,
     bits: BitWriter,
 }
@@ -119,7 +120,7 @@ impl SymbolCoder for Recorder {
     #[inline(always)]
     fn code(&mut self, ctx: usize, z: u32) -> u32 {
         let (tok, nb, bits) = model::tokenise(z);
-        self.tokens.push(((ctx as u16) << 7) | tok as u16);
+        self.tokens.push(((ctx as u32) << 7) | tok);
         self.counts[ctx][tok as usize] += 1;
         self.bits.put(bits, nb);
         z
@@ -130,13 +131,14 @@ struct Decoder<'a> {
     rans: RansDecoder<'a>,
     bits: BitReader<'a>,
     tables: Vec<Option<DecodeTable>>,
+    group_of: [u16; N_CTX],
     bad_context: bool,
 }
 
 impl SymbolCoder for Decoder<'_> {
     #[inline(always)]
     fn code(&mut self, ctx: usize, _z: u32) -> u32 {
-        let Some(t) = &self.tables[ctx] else {
+        let Some(t) = &self.tables[self.group_of[ctx] as usize] else {
             self.bad_context = true;
             return u32::MAX;
         };
@@ -159,7 +161,9 @@ struct Mapping {
     maxv: u32,
 }
 
-fn choose_mapping(values: &[i64]) -> Mapping {
+/// The plain mapping and, when at most half the values of its range occur,
+/// the palette mapping as a candidate.
+fn choose_mapping(values: &[i64]) -> (Mapping, Option<Mapping>) {
     let (mut lo, mut hi) = (i64::MAX, i64::MIN);
     for &v in values {
         lo = lo.min(v);
@@ -198,7 +202,7 @@ fn choose_mapping(values: &[i64]) -> Mapping {
                 rank.push(before);
                 before += w.count_ones();
             }
-            return Mapping {
+            let palette = Mapping {
                 offset: lo,
                 shift,
                 runs,
@@ -206,15 +210,22 @@ fn choose_mapping(values: &[i64]) -> Mapping {
                 rank,
                 maxv: (distinct - 1) as u32,
             };
+            return (Mapping::plain(lo, shift, range), Some(palette));
         }
     }
-    Mapping {
-        offset: lo,
-        shift,
-        runs,
-        used: Vec::new(),
-        rank: Vec::new(),
-        maxv: range as u32,
+    (Mapping::plain(lo, shift, range), None)
+}
+
+impl Mapping {
+    fn plain(offset: i64, shift: u32, range: u64) -> Mapping {
+        Mapping {
+            offset,
+            shift,
+            runs: Vec::new(),
+            used: Vec::new(),
+            rank: Vec::new(),
+            maxv: range as u32,
+        }
     }
 }
 
@@ -229,7 +240,25 @@ pub fn encode(values: &[i64], width: usize, height: usize, bytes: usize) -> Vec<
         out.extend_from_slice(&[0, 0, 0]);
         return out;
     }
-    let map = choose_mapping(values);
+    let (plain, palette) = choose_mapping(values);
+    // A palette helps sparse combs (scanned film, rescaled 12-bit data) and
+    // hurts a dense core with sparse tails; which one it is shows only in
+    // the result, so both are coded and the smaller is kept.
+    let plain = encode_mapped(values, width, height, out.clone(), &plain);
+    match palette {
+        Some(p) => {
+            let with_palette = encode_mapped(values, width, height, out, &p);
+            if with_palette.len() < plain.len() {
+                with_palette
+            } else {
+                plain
+            }
+        }
+        None => plain,
+    }
+}
+
+fn encode_mapped(values: &[i64], width: usize, height: usize, mut out: Vec<u8>, map: &Mapping) -> Vec<u8> {
     put_varint(&mut out, zigzag(map.offset));
     out.push(map.shift as u8);
     put_varint(&mut out, map.runs.len() as u64);
@@ -267,12 +296,28 @@ pub fn encode(values: &[i64], width: usize, height: usize, bytes: usize) -> Vec<
         out.extend_from_slice(&(c as i16).to_le_bytes());
     }
     model::run::<_, false>(&mut u, width, height, map.maxv, &coef, &mut rec);
-    let norm: Vec<Option<([u16; N_TOKENS], usize)>> = rec
-        .counts
+    // Contexts share tables where that is cheaper (see rans::cluster).
+    let starts = rans::cluster(&rec.counts);
+    let mut group_of = [0usize; N_CTX];
+    let mut group_counts: Vec<[u32; N_TOKENS]> = Vec::new();
+    for ctx in 0..N_CTX {
+        if starts[ctx] {
+            group_counts.push([0; N_TOKENS]);
+        }
+        group_of[ctx] = group_counts.len() - 1;
+        let g = group_counts.last_mut().expect("context 0 starts a group");
+        for (a, &n) in g.iter_mut().zip(rec.counts[ctx].iter()) {
+            *a += n;
+        }
+    }
+    let norm: Vec<Option<([u16; N_TOKENS], usize)>> = group_counts
         .iter()
         .map(|c| c.iter().any(|&n| n > 0).then(|| rans::normalise(c)))
         .collect();
     let mut tw = BitWriter::default();
+    for &s in &starts[1..] {
+        tw.put(s as u32, 1);
+    }
     rans::write_tables(&mut tw, &norm);
     let tables: Vec<Option<rans::Table>> = norm
         .iter()
@@ -281,7 +326,7 @@ pub fn encode(values: &[i64], width: usize, height: usize, bytes: usize) -> Vec<
     let mut enc = RansEncoder::new(values.len());
     for &t in rec.tokens.iter().rev() {
         let (ctx, tok) = ((t >> 7) as usize, (t & 127) as usize);
-        let table = tables[ctx].as_ref().expect("a counted context has a table");
+        let table = tables[group_of[ctx]].as_ref().expect("a counted context has a table");
         enc.put(table.cum[tok] as u32, table.freq[tok] as u32);
     }
     let table_bytes = tw.finish();
@@ -380,7 +425,13 @@ pub fn decode(
             let n = c.varint()?;
             let table_bytes = c.take(n)?;
             let mut tr = BitReader::new(table_bytes);
-            let tables = rans::read_tables(&mut tr, N_CTX).map_err(corrupt)?;
+            let mut group_of = [0u16; N_CTX];
+            let mut groups = 1usize;
+            for g in group_of.iter_mut().skip(1) {
+                groups += tr.get(1) as usize;
+                *g = (groups - 1) as u16;
+            }
+            let tables = rans::read_tables(&mut tr, groups).map_err(corrupt)?;
             let n = c.varint()?;
             let rans_bytes = c.take(n)?;
             let raw = &input[c.pos..];
@@ -388,6 +439,7 @@ pub fn decode(
                 rans: RansDecoder::new(rans_bytes),
                 bits: BitReader::new(raw),
                 tables: tables.into_iter().map(|t| t.map(DecodeTable::new)).collect(),
+                group_of,
                 bad_context: false,
             };
             let ok = model::run::<_, true>(&mut u, width, height, maxv as u32, &coef, &mut dec);
