@@ -211,6 +211,16 @@ pub fn restore_image_header(
             _ => out.push(card.clone()),
         }
     }
+    // Free header space (whole blocks beyond what the cards need) comes back
+    // as it went in, the inverse of fpack's rule in pack::compress, so a
+    // restored image has its original header size, as with Debian funpack.
+    const CARDS_PER_BLOCK: usize = crate::fits::BLOCK_LEN / crate::fits::card::CARD_LEN;
+    let blocks = |cards: usize| (cards + 1).div_ceil(CARDS_PER_BLOCK);
+    let spare = compressed
+        .blocks()
+        .saturating_sub(blocks(compressed.content_cards().len()));
+    out.strip_trailing_blanks();
+    out.reserve_blocks(blocks(out.len()) + spare);
     out
 }
 

@@ -25,7 +25,6 @@
 //!   bits, coded by the entropy layer in the pixel's context.
 
 /// Number of mixed predictors.
-pub const N_PRED: usize = 5;
 /// Taps of the per-tile least-squares predictor (see [`fit_linear`]).
 pub const N_TAPS: usize = 9;
 /// Number of coding contexts.
@@ -38,30 +37,13 @@ pub const N_CTX: usize = N_ACT * N_LVL;
 /// Errors are capped so that sums of them cannot overflow.
 const ERR_CAP: u32 = 1 << 26;
 const LVL_SHIFT: u32 = 1;
+const GRAD_WEIGHT: u32 = 8;
+/// Tiles of at most this many pixels fit their predictor on every pixel.
+const FIT_ALL_BELOW: usize = 1 << 15;
 /// Bias-cancellation contexts: coding context × 4 local-shape classes.
 const N_BIAS: usize = N_ACT * 4;
 /// The bias follows the mean residual with weight 2^-BIAS_SHIFT per pixel.
 const BIAS_SHIFT: u32 = 4;
-
-/// Reciprocals for the predictor weights: RECIP[j] = 2^24 / j.
-static RECIP: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut j = 1;
-    while j < 256 {
-        t[j] = (1 << 24) / j as u32;
-        j += 1;
-    }
-    t
-};
-
-#[inline(always)]
-fn weight(err_sum: u32) -> u64 {
-    // err_sum + 1 ≥ 1; keep its top 8 bits.
-    let e = err_sum + 1;
-    let bits = 32 - e.leading_zeros();
-    let s = bits.saturating_sub(8);
-    (RECIP[(e >> s) as usize] >> s) as u64 + 1
-}
 
 /// Quantised log2 with two steps per octave, capped at N_ACT - 1.
 #[inline(always)]
@@ -144,34 +126,6 @@ pub trait SymbolCoder {
     fn code(&mut self, ctx: usize, z: u32) -> u32;
 }
 
-/// Per-predictor and residual error rows (previous and current), padded
-/// by two on the left and one on the right.
-struct Rows {
-    width: usize,
-    err: [Vec<u32>; N_PRED],
-    res: Vec<u32>,
-}
-
-impl Rows {
-    fn new(width: usize) -> Self {
-        let n = 2 * (width + 3) + 1;
-        Rows {
-            width,
-            err: std::array::from_fn(|_| vec![0; n]),
-            res: vec![0; n],
-        }
-    }
-    #[inline(always)]
-    fn base(&self, y: usize) -> (usize, usize) {
-        let stride = self.width + 3;
-        if y & 1 == 0 {
-            (1, 1 + stride)
-        } else {
-            (1 + stride, 1)
-        }
-    }
-}
-
 /// Run the model over a `width` × `height` tile of values in 0..=maxv.
 /// Encoding (`DECODE = false`) reads `u`; decoding fills it. Returns false
 /// when the decoder met a value out of range (a corrupt stream); `u` is then
@@ -185,20 +139,24 @@ pub fn run<C: SymbolCoder, const DECODE: bool>(
     coder: &mut C,
 ) -> bool {
     debug_assert_eq!(u.len(), width * height);
-    let mut rows = Rows::new(width);
+    // Absolute residuals (1/8 units) of the previous and current row, padded
+    // by two positions on the left and one on the right (position p holds
+    // pixel x = p - 2; pads repeat the nearest pixel's).
+    let stride = width + 3;
+    let mut rows = vec![0u32; 2 * stride];
     let mut bias_acc = [0i32; N_BIAS];
     let mut bias = [0i32; N_BIAS];
     let max8 = (maxv as i64) * 8;
     for y in 0..height {
-        let (cur, prev) = rows.base(y);
-        // Left padding of the current rows: the first pixel sees its N's errors.
-        for e in rows.err.iter_mut() {
-            e[cur] = e[prev + 1];
-            e[prev + width + 1] = e[prev + width];
-        }
-        rows.res[cur] = rows.res[prev + 1];
-        rows.res[cur - 1] = rows.res[prev + 1];
-        rows.res[prev + width + 1] = rows.res[prev + width];
+        let (cur_row, prev_row) = if y & 1 == 0 {
+            rows.split_at_mut(stride)
+        } else {
+            let (a, b) = rows.split_at_mut(stride);
+            (b, a)
+        };
+        let prev_row: &[u32] = prev_row;
+        cur_row[0] = prev_row[2];
+        cur_row[1] = prev_row[2];
         let row = y * width;
         for x in 0..width {
             let i = row + x;
@@ -224,34 +182,17 @@ pub fn run<C: SymbolCoder, const DECODE: bool>(
             } else {
                 8 * (w + n - nw)
             };
-            let preds: [i64; N_PRED] = [
-                8 * w,
-                8 * n,
-                4 * (w + ne),
-                8 * (w + n - nw),
-                linear,
-            ];
-            let mut wsum = 0u64;
-            let mut acc = 0i64;
-            let mut lo = i64::MAX;
-            let mut hi = i64::MIN;
-            for (k, &p) in preds.iter().enumerate() {
-                let e = &rows.err[k];
-                let s = e[prev + x + 1] + e[prev + x] + e[prev + x + 2] + e[cur + x];
-                let wt = weight(s);
-                wsum += wt;
-                let p = p.clamp(0, max8);
-                acc += wt as i64 * p;
-                lo = lo.min(p);
-                hi = hi.max(p);
-            }
-            let mix8 = (acc + (wsum / 2) as i64) / wsum as i64;
-            let r = &rows.res;
-            let act = r[prev + x + 1] + r[cur + x] + (r[prev + x] + r[prev + x + 2] + r[cur + x - 1]) / 2
-                + ((hi - lo) as u64 >> 1).min(ERR_CAP as u64) as u32;
+            let r_n = prev_row[x + 2];
+            let r_nw = prev_row[x + 1];
+            let r_ne = prev_row[(x + 3).min(width + 1)];
+            let r_w = cur_row[x + 1];
+            let r_ww = cur_row[x];
+            let grad = (w - nw).unsigned_abs() + (n - nw).unsigned_abs() + (ne - n).unsigned_abs();
+            let act = r_n + r_w + (r_nw + r_ne + r_ww) / 2 + (grad.min(ERR_CAP as u64) as u32) * GRAD_WEIGHT;
             let act_class = quantise(act);
             let shape = ((n > nw) as usize) | (((w > nw) as usize) << 1);
             let bctx = act_class * 4 + shape;
+            let mix8 = linear.clamp(0, max8);
             let p8 = (mix8 + bias[bctx] as i64).clamp(0, max8);
             let pred = ((p8 + 4) >> 3) as u32;
             let lvl = (((32 - pred.leading_zeros()) as usize) >> LVL_SHIFT).min(N_LVL - 1);
@@ -271,16 +212,14 @@ pub fn run<C: SymbolCoder, const DECODE: bool>(
                 v
             };
             let v8 = v as i64 * 8;
-            for (k, &p) in preds.iter().enumerate() {
-                rows.err[k][cur + x + 1] = ((v8 - p.clamp(0, max8)).unsigned_abs() as u32).min(ERR_CAP);
-            }
-            rows.res[cur + x + 1] = ((v8 - p8).unsigned_abs() as u32).min(ERR_CAP);
+            cur_row[x + 2] = ((v8 - p8).unsigned_abs() as u32).min(ERR_CAP);
             // Bias cancellation: an exponential mean (1/16) of v - mix, in 1/8 units.
             let d = (v8 - mix8).clamp(-(1 << 20), 1 << 20) as i32;
             let a = &mut bias_acc[bctx];
             *a += d - (*a >> BIAS_SHIFT);
             bias[bctx] = *a >> BIAS_SHIFT;
         }
+        cur_row[width + 2] = cur_row[width + 1];
     }
     true
 }
@@ -305,15 +244,18 @@ fn taps(u: &[u32], i: usize, width: usize) -> [i64; N_TAPS] {
 }
 
 /// Fit the tile's linear predictor: value − N as a combination of
-/// (tap − N), by least squares over every third row (encoder only; the
+/// (tap − N), by least squares over a sample of the tile (encoder only; the
 /// coefficients travel in the stream in 1/256 units, so the decoder does no
 /// floating point). Returns zeros when the system is singular.
 pub fn fit_linear(u: &[u32], width: usize, height: usize) -> [i32; N_TAPS] {
     let mut ata = [[0f64; N_TAPS]; N_TAPS];
     let mut atb = [0f64; N_TAPS];
+    // Large tiles: every fourth row, every other pixel (the fit then costs a
+    // few operations per pixel); small tiles need every sample.
+    let (step_y, step_x) = if width * height > FIT_ALL_BELOW { (4, 2) } else { (1, 1) };
     let mut y = 2;
     while y < height {
-        for x in 2..width.saturating_sub(2) {
+        for x in (2..width.saturating_sub(2)).step_by(step_x) {
             let i = y * width + x;
             let n = u[i - width] as f64;
             let t = taps(u, i, width);
@@ -329,7 +271,7 @@ pub fn fit_linear(u: &[u32], width: usize, height: usize) -> [i32; N_TAPS] {
                 }
             }
         }
-        y += 3;
+        y += step_y;
     }
     for a in 0..N_TAPS {
         for c in 0..a {

@@ -177,6 +177,14 @@ pub struct BitWriter {
 }
 
 impl BitWriter {
+    pub fn with_capacity(bytes: usize) -> Self {
+        BitWriter {
+            bytes: Vec::with_capacity(bytes),
+            acc: 0,
+            n: 0,
+        }
+    }
+
     #[inline(always)]
     pub fn put(&mut self, value: u32, bits: u32) {
         debug_assert!(bits <= 32);

@@ -289,7 +289,7 @@ fn encode_mapped(values: &[i64], width: usize, height: usize, mut out: Vec<u8>, 
     let mut rec = Recorder {
         tokens: Vec::with_capacity(values.len()),
         counts: vec![[0u32; N_TOKENS]; N_CTX],
-        bits: BitWriter::default(),
+        bits: BitWriter::with_capacity(values.len()),
     };
     let coef = model::fit_linear(&u, width, height);
     for c in coef {

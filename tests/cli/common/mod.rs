@@ -601,7 +601,8 @@ pub enum ByteCompare {
     /// The files are identical.
     Identical,
     /// Headers and data units identical; only fill bytes after data differ,
-    /// and only where the original's fill was not the standard zeros.
+    /// and only where the original's fill was not the standard zeros, or
+    /// only the blank cards of a header's free space (same size, same cards).
     OnlyNonstandardFill,
     /// Data units identical, non-structural cards (CHECKSUM/DATASUM ignored)
     /// identical; some structural card or checksum text differs.
@@ -667,7 +668,20 @@ pub fn compare_bytes(orig: &Path, back: &Path) -> ByteCompare {
                 }
             ));
         }
-        if a[x.header.clone()] != b[y.header.clone()] {
+        // Free header space: cfitsio (and so fpack and funpack) keeps the
+        // number of spare blocks, not where END sat in them, so a header
+        // whose cards and size are the same but whose trailing blank cards
+        // before END differ counts as identical.
+        let content = |cards: &[String]| {
+            let mut n = cards.len();
+            while n > 0 && cards[n - 1].trim().is_empty() {
+                n -= 1;
+            }
+            cards[..n].to_vec()
+        };
+        let same_but_free_space = x.header.len() == y.header.len()
+            && content(&x.cards) == content(&y.cards);
+        if a[x.header.clone()] != b[y.header.clone()] && !same_but_free_space {
             fill_only = false;
             let diff: Vec<String> = x
                 .cards
