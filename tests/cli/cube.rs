@@ -352,7 +352,7 @@ fn cubes_stay_standard_by_default_and_cube_1_beats_fpack_when_chosen() {
     assert!(r.ok(), "{}", r.describe());
     assert_eq!(zcmptypes(&plain), ["RICE_1"]);
     assert!(
-        r.stderr_text().contains("CUBE_1") && r.stderr_text().contains("would"),
+        format!("{}{}", r.stdout_text(), r.stderr_text()).contains("CUBE_1 (inner RICE_1) would"),
         "-v does not say what CUBE_1 would save: {}",
         r.describe()
     );

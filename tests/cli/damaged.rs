@@ -1200,6 +1200,16 @@ fn damaged_inputs_fail_cleanly() {
         ),
         // No checksums: flipped JXL_1 heap bytes reach the decoder itself.
         (fpack_bin(), vec!["-C", "--jxl"], "bitpix16.fits", true),
+        (fpack_bin(), vec!["--mix"], "uint16.fits", true),
+        // No checksums: flipped MIXPRED_1 heap bytes reach the decoder and
+        // the tile's CRC; 8- and 32-bit pixels, small tiles.
+        (fpack_bin(), vec!["-C", "--mix"], "bitpix32.fits", true),
+        (
+            fpack_bin(),
+            vec!["-C", "--mix", "-t", "64,32"],
+            "bitpix8.fits",
+            true,
+        ),
         (fpack_bin(), vec!["-n", "idf"], "uint16.fits", true),
         // No checksums: flipped IDF_1 heap bytes reach the decoder and its
         // per-tile CRC.

@@ -200,6 +200,11 @@ impl BitWriter {
         }
     }
 
+    /// Bits written so far.
+    pub fn bits(&self) -> u64 {
+        self.bytes.len() as u64 * 8 + self.n as u64
+    }
+
     pub fn finish(mut self) -> Vec<u8> {
         while self.n > 0 {
             self.bytes.push(self.acc as u8);

@@ -29,6 +29,12 @@ use super::rans::{self, BitReader, BitWriter, DecodeTable, RansDecoder, RansEnco
 pub const FORMAT_VERSION: u8 = 1;
 const MODE_CONSTANT: u8 = 0;
 const MODE_PREDICTIVE: u8 = 1;
+/// The palette decision codes about this many pixels both ways (small
+/// tiles: the whole tile), in this many blocks of rows.
+const TRIAL_PIXELS: usize = 8192;
+const SAMPLE_BLOCKS: usize = 4;
+/// Palettes using at most 1/SPARSE_FACTOR of their range are always tried in full.
+const SPARSE_FACTOR: u64 = 16;
 /// Palettes are considered below this mapped range (the used-value bitmap
 /// then costs at most 2 MiB).
 const PALETTE_MAX_RANGE: u64 = 1 << 24;
@@ -50,6 +56,10 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+fn varint_len(v: u64) -> usize {
+    (64 - v.leading_zeros() as usize).max(1).div_ceil(7)
 }
 
 struct Cursor<'a> {
@@ -242,34 +252,27 @@ pub fn encode(values: &[i64], width: usize, height: usize, bytes: usize) -> Vec<
     }
     let (plain, palette) = choose_mapping(values);
     // A palette helps sparse combs (scanned film, rescaled 12-bit data) and
-    // hurts a dense core with sparse tails; which one it is shows only in
-    // the result, so both are coded and the smaller is kept.
-    let plain = encode_mapped(values, width, height, out.clone(), &plain);
-    match palette {
-        Some(p) => {
-            let with_palette = encode_mapped(values, width, height, out, &p);
-            if with_palette.len() < plain.len() {
-                with_palette
-            } else {
-                plain
-            }
-        }
-        None => plain,
-    }
+    // hurts a dense core with sparse tails (a CCD frame with saturated
+    // stars); which one it is shows in the result, so both are tried on a
+    // sample of rows (see sample_cost) and the better one codes the tile.
+    let Some(palette) = palette else {
+        return encode_mapped(values, width, height, out, &plain);
+    };
+    // Both in full for small tiles and for palettes of few values (whose
+    // gain often lies in rare outliers that a sample misses).
+    let sparse = (palette.maxv as u64 + 1) * SPARSE_FACTOR <= plain.maxv as u64 + 1;
+    let use_palette = if values.len() <= 4 * TRIAL_PIXELS || sparse {
+        let a = encode_mapped(values, width, height, out.clone(), &plain);
+        let b = encode_mapped(values, width, height, out, &palette);
+        return if b.len() < a.len() { b } else { a };
+    } else {
+        sample_cost(values, width, height, &palette) < sample_cost(values, width, height, &plain)
+    };
+    encode_mapped(values, width, height, out, if use_palette { &palette } else { &plain })
 }
 
-fn encode_mapped(values: &[i64], width: usize, height: usize, mut out: Vec<u8>, map: &Mapping) -> Vec<u8> {
-    put_varint(&mut out, zigzag(map.offset));
-    out.push(map.shift as u8);
-    put_varint(&mut out, map.runs.len() as u64);
-    for &r in &map.runs {
-        put_varint(&mut out, r);
-    }
-    put_varint(&mut out, map.maxv as u64);
-    if map.maxv == 0 {
-        return out;
-    }
-    out[1] = MODE_PREDICTIVE;
+/// Map the values, fit the tile's predictor and record its tokens.
+fn model_pass(values: &[i64], width: usize, height: usize, map: &Mapping) -> ([i32; model::N_TAPS], Recorder) {
     let mut u: Vec<u32> = if map.runs.is_empty() {
         values
             .iter()
@@ -292,10 +295,48 @@ fn encode_mapped(values: &[i64], width: usize, height: usize, mut out: Vec<u8>, 
         bits: BitWriter::with_capacity(values.len()),
     };
     let coef = model::fit_linear(&u, width, height);
+    model::run::<_, false>(&mut u, width, height, map.maxv, &coef, &mut rec);
+    (coef, rec)
+}
+
+/// Estimated bits for a tile under a mapping, from [`SAMPLE_BLOCKS`] blocks
+/// of rows spread over it: the ideal cost of their tokens in their contexts
+/// plus their raw bits, scaled to the tile, plus the palette runs once.
+fn sample_cost(values: &[i64], width: usize, height: usize, map: &Mapping) -> f64 {
+    let rows = (TRIAL_PIXELS / SAMPLE_BLOCKS).div_ceil(width.max(1)).max(3).min(height);
+    let mut bits = 0f64;
+    let mut coded_rows = 0;
+    for b in 0..SAMPLE_BLOCKS {
+        let first = (height - rows) * b / (SAMPLE_BLOCKS - 1).max(1);
+        let block = &values[first * width..(first + rows) * width];
+        let (_, rec) = model_pass(block, width, rows, map);
+        for c in &rec.counts {
+            let t: f64 = c.iter().map(|&n| n as f64).sum();
+            bits += c.iter().filter(|&&n| n > 0).map(|&n| n as f64 * (t / n as f64).log2()).sum::<f64>();
+        }
+        bits += rec.bits.bits() as f64;
+        coded_rows += rows;
+    }
+    let runs: usize = map.runs.iter().map(|&r| varint_len(r)).sum();
+    bits * height as f64 / coded_rows as f64 + 8.0 * runs as f64
+}
+
+fn encode_mapped(values: &[i64], width: usize, height: usize, mut out: Vec<u8>, map: &Mapping) -> Vec<u8> {
+    put_varint(&mut out, zigzag(map.offset));
+    out.push(map.shift as u8);
+    put_varint(&mut out, map.runs.len() as u64);
+    for &r in &map.runs {
+        put_varint(&mut out, r);
+    }
+    put_varint(&mut out, map.maxv as u64);
+    if map.maxv == 0 {
+        return out;
+    }
+    out[1] = MODE_PREDICTIVE;
+    let (coef, rec) = model_pass(values, width, height, map);
     for c in coef {
         out.extend_from_slice(&(c as i16).to_le_bytes());
     }
-    model::run::<_, false>(&mut u, width, height, map.maxv, &coef, &mut rec);
     // Contexts share tables where that is cheaper (see rans::cluster).
     let starts = rans::cluster(&rec.counts);
     let mut group_of = [0usize; N_CTX];
