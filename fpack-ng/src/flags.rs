@@ -45,7 +45,7 @@ pub const FPACK_FLAGS: &[Flag] = &[
     flag("--device", Some("DEV"), "Where neural codecs compute: auto (a GPU when one is present and this build has the tch feature, else the CPU), cpu or cuda [default auto]. The output is identical on every device."),
     flag("-w", None, "Compress the whole image as a single large tile."),
     flag("-t", Some("AXES"), "Comma-separated tile dimensions, e.g. -t 100,100 [default: row by row]."),
-    flag("--cube", Some("MODE"), "Integer images with 3 or more axes (ramps, spectral and time cubes): code each plane as a residual from the planes before it (CUBE_1, tiles spanning all planes). MODE: auto [default] tries both and keeps CUBE_1 when it is at least 2% smaller; on forces it; prev or linear force it with that predictor; off never uses it. CUBE_1 files are readable by funpack-ng (and the cfitsio shim / astropy plugin where installed); standard fpack/funpack/astropy refuse them with an error."),
+    flag("--cube", Some("MODE"), "Integer images with 3 or more axes (ramps, spectral and time cubes): code each plane as a residual from the planes before it (CUBE_1, tiles spanning all planes). MODE: auto [default]: with a standard algorithm (-r, -h, -g, -p, -d, or none) the output stays standard and -v reports what CUBE_1 would save; with a non-standard one (--mix, --jxl, -n, --codec NAME) both are tried and CUBE_1 is kept when it is at least 2% smaller; on forces it; prev or linear force it with that predictor; off never uses it. CUBE_1 files are readable by funpack-ng (and the cfitsio shim / astropy plugin where installed); standard fpack/funpack/astropy refuse them with an error."),
     Flag {
         name: "-q",
         prefix: true,
@@ -92,7 +92,7 @@ pub const FUNPACK_FLAGS: &[Flag] = &[
 
 // ---- `fpack-ng recompress` (archive jobs; see docs/recompress.md) ----
 pub const RECOMPRESS_FLAGS: &[Flag] = &[
-    flag("--to", Some("ALG"), "Target algorithm: any that fpack-ng writes, by ZCMPTYPE or short name (rice, gzip, gzip2, hcompress, plio, jxl, ...). Required."),
+    flag("--to", Some("ALG"), "Target algorithm: any that fpack-ng writes, by ZCMPTYPE or short name (rice, gzip, gzip2, hcompress, plio, mixpred, jxl, ...); cubes stay standard with a standard target (CUBE_1 only with a non-standard one). Required."),
     flag("-t", Some("AXES"), "Comma-separated tile dimensions for the target [default: the algorithm's default tiling]."),
     flag("-w", None, "Compress each image as a single tile."),
     flag("--jxl-effort", Some("N"), "JPEG-XL encoder effort 1..10 [default 7]."),
