@@ -690,6 +690,28 @@ fn run_workers<T: Send>(
     });
 }
 
+/// The job's inputs as the journal records them: canonical paths (as given
+/// when they cannot be resolved), file lists marked as such, sorted.
+fn input_roots(sources: &[Source]) -> Vec<String> {
+    let canonical = |p: &Path| {
+        fs::canonicalize(p)
+            .or_else(|_| std::env::current_dir().map(|d| d.join(p)))
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string()
+    };
+    let mut roots: Vec<String> = sources
+        .iter()
+        .map(|s| match s {
+            Source::Path(p) => canonical(p),
+            Source::List(p) => format!("list:{}", canonical(p)),
+        })
+        .collect();
+    roots.sort();
+    roots.dedup();
+    roots
+}
+
 /// Run a recompression job over `sources` (this shard's part of them).
 pub fn run(
     sources: &[Source],
@@ -702,7 +724,7 @@ pub fn run(
     let shard = opts.shard.to_string();
     let (journal, resumed) = match &opts.journal {
         Some(path) => {
-            let (j, r) = Journal::open(path, &settings, &shard, opts.restart)?;
+            let (j, r) = Journal::open(path, &settings, &shard, &input_roots(sources), opts.restart)?;
             (Some(j), Some(r))
         }
         None => (None, None),

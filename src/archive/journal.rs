@@ -2,8 +2,11 @@
 //! killed at any moment resume without redoing verified work.
 //!
 //! Three kinds of record (see docs/recompress.md):
-//! - `job`: the first line; the target and options. A journal is never
-//!   reused for a different target.
+//! - `job`: the first line; the target and options, the shard and the
+//!   canonical input roots. A journal is never reused for a different
+//!   target, shard or set of inputs (a job over another tree from the same
+//!   directory refuses with a message naming the journal, instead of
+//!   resuming and reporting the other tree's files).
 //! - `start`: written (and fsynced) after a file was encoded in memory and
 //!   before its temporary file is created; it holds the size and CRC-32 of
 //!   the bytes about to be written. On resume, an output whose size and CRC
@@ -14,6 +17,10 @@
 //! Each record is one `write` of a whole line followed by fsync; a kill can
 //! tear only the last line, which is ignored when the journal is read back
 //! (and a newline is written before the next record).
+//!
+//! A job holds an exclusive lock on its journal (`flock`) for its whole
+//! run: a second process on the same journal refuses at once and changes
+//! nothing.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -26,8 +33,8 @@ use super::discover::SourceKind;
 use super::report::{FileRecord, Status};
 use crate::error::{Context, Error, Result};
 
-/// Journal format version, in every `job` record.
-pub const JOURNAL_VERSION: u32 = 1;
+/// Journal format version, in every `job` record (2: inputs recorded).
+pub const JOURNAL_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -38,6 +45,9 @@ pub enum Record {
         /// changes output bytes), compared on resume.
         settings: String,
         shard: String,
+        /// Canonical input roots (directories, files, file lists), sorted.
+        #[serde(default)]
+        inputs: Vec<String>,
     },
     Start(StartRecord),
     Done(FileRecord),
@@ -87,17 +97,36 @@ impl Journal {
         path: &Path,
         settings: &str,
         shard: &str,
+        inputs: &[String],
         restart: bool,
     ) -> Result<(Journal, Resumed)> {
-        let mut text = Vec::new();
-        if !restart {
-            match File::open(path) {
-                Ok(mut f) => {
-                    f.read_to_end(&mut text).map_err(|e| io_error(path, e))?;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_error(path, e)),
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        }
+        // Lock before reading or truncating anything: a second job on this
+        // journal must change nothing.
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(|e| io_error(path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::bad_parameter(format!(
+                    "{}: another fpack-ng recompress is running with this journal; \
+                     wait for it to finish, or give this job another --journal",
+                    path.display()
+                )))
             }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_error(path, e)),
+        }
+        let mut text = Vec::new();
+        if restart {
+            file.set_len(0).map_err(|e| io_error(path, e))?;
+        } else {
+            file.read_to_end(&mut text).map_err(|e| io_error(path, e))?;
         }
         let mut resumed = Resumed::default();
         let mut has_job = false;
@@ -117,6 +146,7 @@ impl Journal {
                     version,
                     settings: s,
                     shard: sh,
+                    inputs: their_inputs,
                 } => {
                     if version != JOURNAL_VERSION || s != settings || sh != shard {
                         return Err(Error::bad_parameter(format!(
@@ -124,6 +154,16 @@ impl Journal {
                              this job: \"{settings}\", shard {shard}): give another --journal, or \
                              --restart to start over",
                             path.display()
+                        )));
+                    }
+                    if their_inputs != inputs {
+                        return Err(Error::bad_parameter(format!(
+                            "{}: this journal belongs to a job over other inputs ({}; this job: {}): \
+                             give this job another --journal (or run it from another directory), or \
+                             --restart to start over",
+                            path.display(),
+                            their_inputs.join(", "),
+                            inputs.join(", ")
                         )));
                     }
                     has_job = true;
@@ -141,17 +181,6 @@ impl Journal {
                 }
             }
         }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
-        }
-        let mut options = OpenOptions::new();
-        options.create(true);
-        if restart {
-            options.write(true).truncate(true);
-        } else {
-            options.append(true);
-        }
-        let file = options.open(path).map_err(|e| io_error(path, e))?;
         let mut journal = Journal {
             file,
             path: path.to_path_buf(),
@@ -165,6 +194,7 @@ impl Journal {
                 version: JOURNAL_VERSION,
                 settings: settings.to_string(),
                 shard: shard.to_string(),
+                inputs: inputs.to_vec(),
             })?;
         }
         Ok((journal, resumed))
@@ -205,13 +235,46 @@ mod tests {
         }
     }
 
+    fn tree(name: &str) -> Vec<String> {
+        vec![format!("/archive/{name}")]
+    }
+
+    #[test]
+    fn other_inputs_and_a_second_process_are_refused_and_change_nothing() {
+        let dir = std::env::temp_dir().join(format!("fpackng-journal-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("j.jsonl");
+        let (mut j, _) = Journal::open(&path, "RICE_1", "0/1", &tree("a"), false).unwrap();
+        j.append(&Record::Done(record("a.fits", Status::Recompressed)))
+            .unwrap();
+        let before = std::fs::read(&path).unwrap();
+        // The journal is in use: refused at once, even with --restart.
+        for restart in [false, true] {
+            let e = Journal::open(&path, "RICE_1", "0/1", &tree("a"), restart)
+                .err()
+                .expect("a second open of a journal in use must fail");
+            assert!(e.to_string().contains("another fpack-ng recompress"), "{e}");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        drop(j);
+        // Another tree with the same settings: refused, naming the journal.
+        let e = Journal::open(&path, "RICE_1", "0/1", &tree("b"), false)
+            .err()
+            .expect("another tree must be refused");
+        assert!(e.to_string().contains("other inputs") && e.to_string().contains("j.jsonl"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        let (_, r) = Journal::open(&path, "RICE_1", "0/1", &tree("a"), false).unwrap();
+        assert_eq!(r.done.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn resumes_and_tolerates_a_torn_line() {
         let dir = std::env::temp_dir().join(format!("fpackng-journal-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("j.jsonl");
         {
-            let (mut j, r) = Journal::open(&path, "RICE_1", "0/1", false).unwrap();
+            let (mut j, r) = Journal::open(&path, "RICE_1", "0/1", &tree("a"), false).unwrap();
             assert!(r.done.is_empty());
             j.append(&Record::Done(record("a.fits", Status::Recompressed)))
                 .unwrap();
@@ -231,7 +294,7 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(br#"{"event":"done","inp"#).unwrap();
         drop(f);
-        let (mut j, r) = Journal::open(&path, "RICE_1", "0/1", false).unwrap();
+        let (mut j, r) = Journal::open(&path, "RICE_1", "0/1", &tree("a"), false).unwrap();
         assert_eq!(r.torn_lines, 1);
         assert_eq!(r.done["a.fits"].status, Status::Recompressed);
         assert!(r.started.contains_key("b.fits"));
@@ -242,12 +305,12 @@ mod tests {
         j.append(&Record::Done(record("b.fits", Status::Kept)))
             .unwrap();
         drop(j);
-        let (_, r) = Journal::open(&path, "RICE_1", "0/1", false).unwrap();
+        let (_, r) = Journal::open(&path, "RICE_1", "0/1", &tree("a"), false).unwrap();
         assert!(r.started.is_empty());
         assert_eq!(r.done.len(), 2);
         // Another target refuses the journal; --restart empties it.
-        assert!(Journal::open(&path, "JXL_1", "0/1", false).is_err());
-        let (_, r) = Journal::open(&path, "JXL_1", "0/1", true).unwrap();
+        assert!(Journal::open(&path, "JXL_1", "0/1", &tree("a"), false).is_err());
+        let (_, r) = Journal::open(&path, "JXL_1", "0/1", &tree("a"), true).unwrap();
         assert!(r.done.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -1,33 +1,37 @@
-//! The modelling layer of MIXPRED_1: prediction by mixing, contexts, bias
+//! The modelling layer of MIXPRED_1: prediction, contexts, bias
 //! cancellation, the residual fold and the hybrid-integer tokens.
 //!
 //! One pixel loop ([`run`]) serves the encoder and the decoder, so both
 //! compute the same predictions and contexts by construction. All
 //! arithmetic is on integers; nothing depends on the platform.
 //!
-//! Per pixel, in raster order over the tile's mapped values `u` (0..=maxv):
-//! - **Predictors.** [`N_PRED`] simple causal predictors in 1/8 units.
-//! - **Mixing.** Each predictor's recent absolute error at the four causal
-//!   neighbours (N, NW, NE, W) is summed; its weight is the reciprocal of
-//!   that sum (a 256-entry table and a shift, so ~8 significant bits). The
-//!   prediction is the weighted mean (the idea of JPEG-XL's self-correcting
-//!   weighted predictor, and of PCNN_1's learned mixing, without a network).
-//! - **Context.** The coding context is the quantised log of the local
-//!   activity: the final absolute residuals at N, W, NW and NE, plus the
-//!   spread of the predictors (so edges and stars get their own context).
-//! - **Bias cancellation.** Per context, the running mean residual is added
-//!   to the prediction (LOCO-I's C[Q], as an exponential mean: no division).
+//! Per pixel, in raster order over the tile's mapped values `u` (0..=maxv),
+//! in 1/8 units where noted (docs/formats/MIXPRED_1.md has the exact rules):
+//! - **Prediction.** A linear predictor over nine causal neighbours whose
+//!   coefficients the encoder fits to the tile by least squares
+//!   ([`fit_linear`]) and sends (1/256 units): it averages noise where the
+//!   frame is noise, follows Bayer mosaics and correlated read noise where
+//!   they are there. Near the tile's edges: W + N − NW.
+//! - **Bias cancellation.** Per activity class and local shape, an
+//!   exponential running mean of the residual is added to the prediction
+//!   (LOCO-I's C[Q] without division).
+//! - **Context.** Activity (the neighbours' absolute residuals plus a
+//!   gradient term), quantised on a log scale in 40 classes, times 8 classes
+//!   of the predicted level (noise grows with signal): 320 contexts, which
+//!   the entropy layer groups per tile.
 //! - **Fold.** The residual is folded to 0..=maxv given the prediction, so
 //!   no value is ever out of range and tiles next to 0 or the maximum cost
 //!   nothing extra.
 //! - **Token.** The folded value becomes a token (0..=127: values below 16
 //!   as themselves, others by their bit length and two more bits) and raw
 //!   bits, coded by the entropy layer in the pixel's context.
+//!
+//! What was measured and dropped (docs/mixpred.md): mixing four predictors
+//! by their recent errors (JPEG-XL's weighted predictor idea) gave +0.2%
+//! geometric mean but −0.3% pooled on corpus/train at 1.4× the time.
 
-/// Number of mixed predictors.
 /// Taps of the per-tile least-squares predictor (see [`fit_linear`]).
 pub const N_TAPS: usize = 9;
-/// Number of coding contexts.
 /// Activity classes.
 pub const N_ACT: usize = 40;
 /// Signal-level classes.
@@ -36,11 +40,13 @@ pub const N_LVL: usize = 8;
 pub const N_CTX: usize = N_ACT * N_LVL;
 /// Errors are capped so that sums of them cannot overflow.
 const ERR_CAP: u32 = 1 << 26;
+/// Level class = bit length of the prediction >> LVL_SHIFT.
 const LVL_SHIFT: u32 = 1;
+/// Weight of the gradient term in the activity (residuals are in 1/8 units).
 const GRAD_WEIGHT: u32 = 8;
 /// Tiles of at most this many pixels fit their predictor on every pixel.
 const FIT_ALL_BELOW: usize = 1 << 15;
-/// Bias-cancellation contexts: coding context × 4 local-shape classes.
+/// Bias-cancellation classes: activity class × 4 local-shape classes.
 const N_BIAS: usize = N_ACT * 4;
 /// The bias follows the mean residual with weight 2^-BIAS_SHIFT per pixel.
 const BIAS_SHIFT: u32 = 4;
@@ -212,7 +218,7 @@ pub fn run<C: SymbolCoder, const DECODE: bool>(
                 v
             };
             let v8 = v as i64 * 8;
-            cur_row[x + 2] = ((v8 - p8).unsigned_abs() as u32).min(ERR_CAP);
+            cur_row[x + 2] = (v8 - p8).unsigned_abs().min(ERR_CAP as u64) as u32;
             // Bias cancellation: an exponential mean (1/16) of v - mix, in 1/8 units.
             let d = (v8 - mix8).clamp(-(1 << 20), 1 << 20) as i32;
             let a = &mut bias_acc[bctx];

@@ -436,7 +436,7 @@ pub fn decode(
             return Err(corrupt("bad palette runs"));
         }
         let total = runs.iter().try_fold(0u64, |a, &r| a.checked_add(r));
-        let used: u64 = runs.iter().step_by(2).sum();
+        let used = runs.iter().step_by(2).fold(0u64, |a, &r| a.saturating_add(r));
         match total {
             Some(t) if t <= span + 1 && used <= len as u64 && used == maxv + 1 => {}
             _ => return Err(corrupt("palette does not fit the tile or the pixel type")),
