@@ -162,8 +162,7 @@ fn compress_options(p: &Parsed) -> Result<CompressOptions> {
             "--jxl" => o.algorithm = "JXL_1".into(),
             "--mix" => o.algorithm = fpackng::codec::mixpred::NAME.into(),
             "--codec" => {
-                o.algorithm =
-                    fpackng::archive::resolve_algorithm(value.as_deref().unwrap_or(""))?
+                o.algorithm = fpackng::archive::resolve_algorithm(value.as_deref().unwrap_or(""))?
             }
             "-n" => {
                 let v = value.as_deref().unwrap_or("");

@@ -41,7 +41,12 @@ fn a_real_frame_round_trips_with_odd_tiles_and_any_thread_count() {
 fn codec_flag_selects_any_registered_codec_by_name() {
     let work = scratch("mixpred-codec-flag");
     let src = fixture("bitpix32.fits");
-    for (name, want) in [("MIXPRED_1", "MIXPRED_1"), ("mixpred", "MIXPRED_1"), ("gzip2", "GZIP_2"), ("rice", "RICE_1")] {
+    for (name, want) in [
+        ("MIXPRED_1", "MIXPRED_1"),
+        ("mixpred", "MIXPRED_1"),
+        ("gzip2", "GZIP_2"),
+        ("rice", "RICE_1"),
+    ] {
         let listing = round_trip(&src, &["--codec", name], &work).unwrap();
         assert!(listing.contains(want), "--codec {name}: {listing}");
     }

@@ -724,7 +724,8 @@ pub fn run(
     let shard = opts.shard.to_string();
     let (journal, resumed) = match &opts.journal {
         Some(path) => {
-            let (j, r) = Journal::open(path, &settings, &shard, &input_roots(sources), opts.restart)?;
+            let (j, r) =
+                Journal::open(path, &settings, &shard, &input_roots(sources), opts.restart)?;
             (Some(j), Some(r))
         }
         None => (None, None),

@@ -261,7 +261,10 @@ mod tests {
         let e = Journal::open(&path, "RICE_1", "0/1", &tree("b"), false)
             .err()
             .expect("another tree must be refused");
-        assert!(e.to_string().contains("other inputs") && e.to_string().contains("j.jsonl"), "{e}");
+        assert!(
+            e.to_string().contains("other inputs") && e.to_string().contains("j.jsonl"),
+            "{e}"
+        );
         assert_eq!(std::fs::read(&path).unwrap(), before);
         let (_, r) = Journal::open(&path, "RICE_1", "0/1", &tree("a"), false).unwrap();
         assert_eq!(r.done.len(), 1);

@@ -56,7 +56,10 @@ pub struct Jxl;
 
 impl Codec for Jxl {
     fn default_strip(&self) -> Option<(usize, usize)> {
-        Some((super::jxl::JXL_DEFAULT_STRIP_ROWS, super::jxl::JXL_MIN_DEFAULT_TILE_PIXELS))
+        Some((
+            super::jxl::JXL_DEFAULT_STRIP_ROWS,
+            super::jxl::JXL_MIN_DEFAULT_TILE_PIXELS,
+        ))
     }
 
     fn id(&self) -> &'static str {

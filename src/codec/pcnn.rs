@@ -39,7 +39,10 @@ fn model_for(spec: &TileSpec) -> Result<Arc<PcnnModel>, CodecError> {
 
 impl Codec for Pcnn {
     fn default_strip(&self) -> Option<(usize, usize)> {
-        Some((super::jxl::JXL_DEFAULT_STRIP_ROWS, super::jxl::JXL_MIN_DEFAULT_TILE_PIXELS))
+        Some((
+            super::jxl::JXL_DEFAULT_STRIP_ROWS,
+            super::jxl::JXL_MIN_DEFAULT_TILE_PIXELS,
+        ))
     }
 
     fn id(&self) -> &'static str {

@@ -311,7 +311,9 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
         // standard; CUBE_1 is only measured, for -v and -T.
         let mut planes = compress_planned(hdu, opts, plan, &axes, pixel_type, bitpix, ctx.clone())?;
         if opts.report_cube_saving {
-            if let Ok(cubed) = compress_planned(hdu, opts, cube_plan, &axes, pixel_type, bitpix, ctx) {
+            if let Ok(cubed) =
+                compress_planned(hdu, opts, cube_plan, &axes, pixel_type, bitpix, ctx)
+            {
                 planes.summary.notes.push(format!(
                     "cube: CUBE_1 (inner {inner}) would code this cube {:.2}x smaller than {inner} plane by plane; \
                      not used, since standard readers refuse it (--cube on, or a non-standard codec with --cube auto, to use it)",

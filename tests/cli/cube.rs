@@ -347,7 +347,13 @@ fn cubes_stay_standard_by_default_and_cube_1_beats_fpack_when_chosen() {
     let plain = tmp.join("plain.fz");
     let r = run(
         &fpack_ng(),
-        &["-v", "-r", "-O", plain.to_str().unwrap(), jwst.to_str().unwrap()],
+        &[
+            "-v",
+            "-r",
+            "-O",
+            plain.to_str().unwrap(),
+            jwst.to_str().unwrap(),
+        ],
     );
     assert!(r.ok(), "{}", r.describe());
     assert_eq!(zcmptypes(&plain), ["RICE_1"]);
@@ -360,14 +366,27 @@ fn cubes_stay_standard_by_default_and_cube_1_beats_fpack_when_chosen() {
     let mixed = tmp.join("mix.fz");
     let r = run(
         &fpack_ng(),
-        &["-v", "--mix", "-O", mixed.to_str().unwrap(), jwst.to_str().unwrap()],
+        &[
+            "-v",
+            "--mix",
+            "-O",
+            mixed.to_str().unwrap(),
+            jwst.to_str().unwrap(),
+        ],
     );
     assert!(r.ok(), "{}", r.describe());
     assert_eq!(zcmptypes(&mixed), ["CUBE_1"]);
     let ours = tmp.join("ours.fz");
     let r = run(
         &fpack_ng(),
-        &["-v", "--cube", "on", "-O", ours.to_str().unwrap(), jwst.to_str().unwrap()],
+        &[
+            "-v",
+            "--cube",
+            "on",
+            "-O",
+            ours.to_str().unwrap(),
+            jwst.to_str().unwrap(),
+        ],
     );
     assert!(r.ok(), "{}", r.describe());
     assert_eq!(zcmptypes(&ours), ["CUBE_1"]);

@@ -735,40 +735,74 @@ fn a_journal_serves_one_tree_and_one_process() {
     // another process holds refuses at once. Neither changes anything.
     let dir = scratch_dir("recompress-journal-binding");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    for (tree, names) in [("a", ["uint16.fits", "bitpix16.fits"]), ("b", ["bitpix32.fits", "bitpix8.fits"])] {
+    for (tree, names) in [
+        ("a", ["uint16.fits", "bitpix16.fits"]),
+        ("b", ["bitpix32.fits", "bitpix8.fits"]),
+    ] {
         fs::create_dir_all(dir.join(tree)).unwrap();
         for n in names {
             fs::copy(fixtures.join(n), dir.join(tree).join(n)).unwrap();
         }
     }
-    let r = recompress(&dir, &["--to", "rice", "--report", "a.json", "--quiet", "a"]);
+    let r = recompress(
+        &dir,
+        &["--to", "rice", "--report", "a.json", "--quiet", "a"],
+    );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     assert_eq!(read_report(&dir.join("a.json")).records.len(), 2);
     let journal = dir.join("fpack-ng-recompress.journal");
     let journal_before = fs::read(&journal).unwrap();
     let b_before = files_under(&dir.join("b"));
-    let r = recompress(&dir, &["--to", "rice", "--report", "b.json", "--quiet", "b"]);
-    assert_ne!(r.code(), Some(0), "a second tree resumed the first tree's journal: {}", r.describe());
+    let r = recompress(
+        &dir,
+        &["--to", "rice", "--report", "b.json", "--quiet", "b"],
+    );
+    assert_ne!(
+        r.code(),
+        Some(0),
+        "a second tree resumed the first tree's journal: {}",
+        r.describe()
+    );
     let text = format!("{}{}", String::from_utf8_lossy(&r.stdout), r.stderr);
     assert!(
         text.contains("other inputs") && text.contains("fpack-ng-recompress.journal"),
         "{}",
         r.describe()
     );
-    assert_eq!(files_under(&dir.join("b")), b_before, "the refused job changed tree b");
+    assert_eq!(
+        files_under(&dir.join("b")),
+        b_before,
+        "the refused job changed tree b"
+    );
     assert_eq!(fs::read(&journal).unwrap(), journal_before);
     // With its own journal, tree b is a job of its own: its report counts its files only.
     let r = recompress(
         &dir,
-        &["--to", "rice", "--journal", "b.journal", "--report", "b.json", "--quiet", "b"],
+        &[
+            "--to",
+            "rice",
+            "--journal",
+            "b.journal",
+            "--report",
+            "b.json",
+            "--quiet",
+            "b",
+        ],
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     let report = read_report(&dir.join("b.json"));
     assert_eq!(report.records.len(), 2);
-    assert!(report.records.iter().all(|rec| rec.input.contains("/b/") || rec.input.starts_with("b/")));
+    assert!(report
+        .records
+        .iter()
+        .all(|rec| rec.input.contains("/b/") || rec.input.starts_with("b/")));
     // Another process holds the journal: refused at once, nothing changes,
     // not even with --restart.
-    let holder = fs::OpenOptions::new().read(true).write(true).open(&journal).unwrap();
+    let holder = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&journal)
+        .unwrap();
     holder.lock().unwrap();
     let a_before = files_under(&dir.join("a"));
     for extra in [&[][..], &["--restart"][..]] {
@@ -779,11 +813,15 @@ fn a_journal_serves_one_tree_and_one_process() {
         let r = recompress(&dir, &args);
         assert_ne!(r.code(), Some(0), "{}", r.describe());
         assert!(
-            format!("{}{}", String::from_utf8_lossy(&r.stdout), r.stderr).contains("another fpack-ng recompress"),
+            format!("{}{}", String::from_utf8_lossy(&r.stdout), r.stderr)
+                .contains("another fpack-ng recompress"),
             "{}",
             r.describe()
         );
-        assert!(started.elapsed() < Duration::from_secs(60), "did not refuse at once");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "did not refuse at once"
+        );
         assert_eq!(fs::read(&journal).unwrap(), journal_before);
         assert_eq!(files_under(&dir.join("a")), a_before);
     }

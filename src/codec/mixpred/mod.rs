@@ -101,13 +101,16 @@ impl Codec for MixPred {
         check_version(spec.params)?;
         let t = spec.pixel_type;
         if !self.supports(t) {
-            return Err(CodecError::Unsupported(format!("{NAME} does not code {t:?}")));
+            return Err(CodecError::Unsupported(format!(
+                "{NAME} does not code {t:?}"
+            )));
         }
         let (w, h) = spec.width_height();
-        let values = stream::decode(bytes, w, h, t.size(), t != PixelType::U8).map_err(|e| match e {
-            stream::StreamError::Truncated => CodecError::Truncated,
-            stream::StreamError::Corrupt(m) => CodecError::Corrupt(m),
-        })?;
+        let values =
+            stream::decode(bytes, w, h, t.size(), t != PixelType::U8).map_err(|e| match e {
+                stream::StreamError::Truncated => CodecError::Truncated,
+                stream::StreamError::Corrupt(m) => CodecError::Corrupt(m),
+            })?;
         // decode() checked every value against the type's range.
         Ok(match t {
             PixelType::U8 => Pixels::U8(values.iter().map(|&v| v as u8).collect()),
@@ -148,21 +151,43 @@ mod tests {
     fn extremes_side_by_side() {
         let mut v = vec![0i16; 64 * 64];
         for (i, p) in v.iter_mut().enumerate() {
-            *p = if (i * 7 + i / 64) % 3 == 0 { i16::MIN } else { i16::MAX };
+            *p = if (i * 7 + i / 64) % 3 == 0 {
+                i16::MIN
+            } else {
+                i16::MAX
+            };
         }
         roundtrip(Pixels::I16(v), &[64, 64]);
-        let w: Vec<i32> = (0..999).map(|i| if i % 2 == 0 { i32::MIN } else { i32::MAX }).collect();
+        let w: Vec<i32> = (0..999)
+            .map(|i| if i % 2 == 0 { i32::MIN } else { i32::MAX })
+            .collect();
         roundtrip(Pixels::I32(w), &[27, 37]);
-        roundtrip(Pixels::U8((0..1000).map(|i| if i % 5 == 0 { 255 } else { 0 }).collect()), &[1000]);
+        roundtrip(
+            Pixels::U8(
+                (0..1000)
+                    .map(|i| if i % 5 == 0 { 255 } else { 0 })
+                    .collect(),
+            ),
+            &[1000],
+        );
     }
 
     #[test]
     fn full_range_random_values_of_every_type() {
         let mut rng = Rng(7);
         let n = 73 * 41;
-        roundtrip(Pixels::U8((0..n).map(|_| rng.next() as u8).collect()), &[73, 41]);
-        roundtrip(Pixels::I16((0..n).map(|_| rng.next() as i16).collect()), &[73, 41]);
-        roundtrip(Pixels::I32((0..n).map(|_| rng.next() as i32).collect()), &[73, 41]);
+        roundtrip(
+            Pixels::U8((0..n).map(|_| rng.next() as u8).collect()),
+            &[73, 41],
+        );
+        roundtrip(
+            Pixels::I16((0..n).map(|_| rng.next() as i16).collect()),
+            &[73, 41],
+        );
+        roundtrip(
+            Pixels::I32((0..n).map(|_| rng.next() as i32).collect()),
+            &[73, 41],
+        );
     }
 
     #[test]
@@ -204,7 +229,10 @@ mod tests {
         };
         let good = MixPred.encode(&pixels, &spec).unwrap();
         for cut in 0..good.len() {
-            assert!(MixPred.decode(&good[..cut], &spec).is_err(), "truncated at {cut}");
+            assert!(
+                MixPred.decode(&good[..cut], &spec).is_err(),
+                "truncated at {cut}"
+            );
         }
         for i in 0..good.len() {
             for bit in [0u8, 3, 7] {

@@ -86,7 +86,11 @@ pub fn unfold(z: u32, p: u32, maxv: u32) -> Option<u32> {
     }
     let m = p.min(maxv - p);
     if (z as u64) <= 2 * m as u64 {
-        Some(if z & 1 == 0 { p + z / 2 } else { p - z.div_ceil(2) })
+        Some(if z & 1 == 0 {
+            p + z / 2
+        } else {
+            p - z.div_ceil(2)
+        })
     } else {
         let d = z - m;
         Some(if p < maxv - p { p + d } else { p - d })
@@ -194,7 +198,10 @@ pub fn run<C: SymbolCoder, const DECODE: bool>(
             let r_w = cur_row[x + 1];
             let r_ww = cur_row[x];
             let grad = (w - nw).unsigned_abs() + (n - nw).unsigned_abs() + (ne - n).unsigned_abs();
-            let act = r_n + r_w + (r_nw + r_ne + r_ww) / 2 + (grad.min(ERR_CAP as u64) as u32) * GRAD_WEIGHT;
+            let act = r_n
+                + r_w
+                + (r_nw + r_ne + r_ww) / 2
+                + (grad.min(ERR_CAP as u64) as u32) * GRAD_WEIGHT;
             let act_class = quantise(act);
             let shape = ((n > nw) as usize) | (((w > nw) as usize) << 1);
             let bctx = act_class * 4 + shape;
@@ -258,7 +265,11 @@ pub fn fit_linear(u: &[u32], width: usize, height: usize) -> [i32; N_TAPS] {
     let mut atb = [0f64; N_TAPS];
     // Large tiles: every fourth row, every other pixel (the fit then costs a
     // few operations per pixel); small tiles need every sample.
-    let (step_y, step_x) = if width * height > FIT_ALL_BELOW { (4, 2) } else { (1, 1) };
+    let (step_y, step_x) = if width * height > FIT_ALL_BELOW {
+        (4, 2)
+    } else {
+        (1, 1)
+    };
     let mut y = 2;
     while y < height {
         for x in (2..width.saturating_sub(2)).step_by(step_x) {
@@ -317,7 +328,11 @@ pub fn fit_linear(u: &[u32], width: usize, height: usize) -> [i32; N_TAPS] {
     let mut out = [0i32; N_TAPS];
     for k in 0..N_TAPS {
         let q = (sol[k] * 256.0).round();
-        out[k] = if q.is_finite() { q.clamp(-32767.0, 32767.0) as i32 } else { 0 };
+        out[k] = if q.is_finite() {
+            q.clamp(-32767.0, 32767.0) as i32
+        } else {
+            0
+        };
     }
     out
 }

@@ -57,7 +57,9 @@ fn representable(f: u32) -> u32 {
 /// token representable in the table format. `counts` must not be all zero.
 pub fn normalise(counts: &[u32; N_TOKENS]) -> ([u16; N_TOKENS], usize) {
     let total: u64 = counts.iter().map(|&c| c as u64).sum();
-    let largest = (0..N_TOKENS).max_by_key(|&i| (counts[i], usize::MAX - i)).unwrap_or(0);
+    let largest = (0..N_TOKENS)
+        .max_by_key(|&i| (counts[i], usize::MAX - i))
+        .unwrap_or(0);
     let mut f = [0u32; N_TOKENS];
     for i in 0..N_TOKENS {
         if counts[i] > 0 {
@@ -140,11 +142,7 @@ pub fn cluster(counts: &[[u32; N_TOKENS]]) -> Vec<bool> {
         .map(|i| gain(&groups, i))
         .collect();
     loop {
-        let Some((i, &best)) = gains
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-        else {
+        let Some((i, &best)) = gains.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
             break;
         };
         if best <= 0.0 {
@@ -194,7 +192,8 @@ impl BitWriter {
         self.acc |= ((value as u64) & ((1u64 << bits) - 1)) << self.n;
         self.n += bits;
         if self.n >= 32 {
-            self.bytes.extend_from_slice(&(self.acc as u32).to_le_bytes());
+            self.bytes
+                .extend_from_slice(&(self.acc as u32).to_le_bytes());
             self.acc >>= 32;
             self.n -= 32;
         }
@@ -388,7 +387,8 @@ impl RansEncoder {
 
     pub fn finish(mut self) -> Vec<u8> {
         let x = self.state;
-        self.rev.extend_from_slice(&[(x) as u8, (x >> 8) as u8, (x >> 16) as u8, (x >> 24) as u8]);
+        self.rev
+            .extend_from_slice(&[(x) as u8, (x >> 8) as u8, (x >> 16) as u8, (x >> 24) as u8]);
         self.rev.reverse();
         self.rev
     }

@@ -85,7 +85,9 @@ impl<'a> Cursor<'a> {
         Err(corrupt("varint longer than 64 bits"))
     }
     fn take(&mut self, n: u64) -> Result<&'a [u8], StreamError> {
-        let end = (self.pos as u64).checked_add(n).ok_or(StreamError::Truncated)?;
+        let end = (self.pos as u64)
+            .checked_add(n)
+            .ok_or(StreamError::Truncated)?;
         if end > self.bytes.len() as u64 {
             return Err(StreamError::Truncated);
         }
@@ -271,11 +273,22 @@ pub fn encode(values: &[i64], width: usize, height: usize, bytes: usize) -> Vec<
     } else {
         sample_cost(values, width, height, &palette) < sample_cost(values, width, height, &plain)
     };
-    encode_mapped(values, width, height, out, if use_palette { &palette } else { &plain })
+    encode_mapped(
+        values,
+        width,
+        height,
+        out,
+        if use_palette { &palette } else { &plain },
+    )
 }
 
 /// Map the values, fit the tile's predictor and record its tokens.
-fn model_pass(values: &[i64], width: usize, height: usize, map: &Mapping) -> ([i32; model::N_TAPS], Recorder) {
+fn model_pass(
+    values: &[i64],
+    width: usize,
+    height: usize,
+    map: &Mapping,
+) -> ([i32; model::N_TAPS], Recorder) {
     let mut u: Vec<u32> = if map.runs.is_empty() {
         values
             .iter()
@@ -306,7 +319,10 @@ fn model_pass(values: &[i64], width: usize, height: usize, map: &Mapping) -> ([i
 /// of rows spread over it: the ideal cost of their tokens in their contexts
 /// plus their raw bits, scaled to the tile, plus the palette runs once.
 fn sample_cost(values: &[i64], width: usize, height: usize, map: &Mapping) -> f64 {
-    let rows = (TRIAL_PIXELS / SAMPLE_BLOCKS).div_ceil(width.max(1)).max(3).min(height);
+    let rows = (TRIAL_PIXELS / SAMPLE_BLOCKS)
+        .div_ceil(width.max(1))
+        .max(3)
+        .min(height);
     let mut bits = 0f64;
     let mut coded_rows = 0;
     for b in 0..SAMPLE_BLOCKS {
@@ -315,7 +331,11 @@ fn sample_cost(values: &[i64], width: usize, height: usize, map: &Mapping) -> f6
         let (_, rec) = model_pass(block, width, rows, map);
         for c in &rec.counts {
             let t: f64 = c.iter().map(|&n| n as f64).sum();
-            bits += c.iter().filter(|&&n| n > 0).map(|&n| n as f64 * (t / n as f64).log2()).sum::<f64>();
+            bits += c
+                .iter()
+                .filter(|&&n| n > 0)
+                .map(|&n| n as f64 * (t / n as f64).log2())
+                .sum::<f64>();
         }
         bits += rec.bits.bits() as f64;
         coded_rows += rows;
@@ -324,7 +344,13 @@ fn sample_cost(values: &[i64], width: usize, height: usize, map: &Mapping) -> f6
     bits * height as f64 / coded_rows as f64 + 8.0 * runs as f64
 }
 
-fn encode_mapped(values: &[i64], width: usize, height: usize, mut out: Vec<u8>, map: &Mapping) -> Vec<u8> {
+fn encode_mapped(
+    values: &[i64],
+    width: usize,
+    height: usize,
+    mut out: Vec<u8>,
+    map: &Mapping,
+) -> Vec<u8> {
     put_varint(&mut out, zigzag(map.offset));
     out.push(map.shift as u8);
     put_varint(&mut out, map.runs.len() as u64);
@@ -370,7 +396,9 @@ fn encode_mapped(values: &[i64], width: usize, height: usize, mut out: Vec<u8>, 
     let mut enc = RansEncoder::new(values.len());
     for &t in rec.tokens.iter().rev() {
         let (ctx, tok) = ((t >> 7) as usize, (t & 127) as usize);
-        let table = tables[group_of[ctx]].as_ref().expect("a counted context has a table");
+        let table = tables[group_of[ctx]]
+            .as_ref()
+            .expect("a counted context has a table");
         enc.put(table.cum[tok] as u32, table.freq[tok] as u32);
     }
     let table_bytes = tw.finish();
@@ -395,7 +423,10 @@ pub fn decode(
     let len = width
         .checked_mul(height)
         .ok_or_else(|| corrupt("tile size overflows"))?;
-    let mut c = Cursor { bytes: input, pos: 0 };
+    let mut c = Cursor {
+        bytes: input,
+        pos: 0,
+    };
     let version = c.u8()?;
     if version != FORMAT_VERSION {
         return Err(corrupt(format!(
@@ -436,7 +467,10 @@ pub fn decode(
             return Err(corrupt("bad palette runs"));
         }
         let total = runs.iter().try_fold(0u64, |a, &r| a.checked_add(r));
-        let used = runs.iter().step_by(2).fold(0u64, |a, &r| a.saturating_add(r));
+        let used = runs
+            .iter()
+            .step_by(2)
+            .fold(0u64, |a, &r| a.saturating_add(r));
         match total {
             Some(t) if t <= span + 1 && used <= len as u64 && used == maxv + 1 => {}
             _ => return Err(corrupt("palette does not fit the tile or the pixel type")),
@@ -482,7 +516,10 @@ pub fn decode(
             let mut dec = Decoder {
                 rans: RansDecoder::new(rans_bytes),
                 bits: BitReader::new(raw),
-                tables: tables.into_iter().map(|t| t.map(DecodeTable::new)).collect(),
+                tables: tables
+                    .into_iter()
+                    .map(|t| t.map(DecodeTable::new))
+                    .collect(),
                 group_of,
                 bad_context: false,
             };

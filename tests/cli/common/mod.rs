@@ -679,8 +679,8 @@ pub fn compare_bytes(orig: &Path, back: &Path) -> ByteCompare {
             }
             cards[..n].to_vec()
         };
-        let same_but_free_space = x.header.len() == y.header.len()
-            && content(&x.cards) == content(&y.cards);
+        let same_but_free_space =
+            x.header.len() == y.header.len() && content(&x.cards) == content(&y.cards);
         if a[x.header.clone()] != b[y.header.clone()] && !same_but_free_space {
             fill_only = false;
             let diff: Vec<String> = x
