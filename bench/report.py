@@ -70,6 +70,7 @@ IC = imagecodecs
 CODECS = [
     Codec("fpack-ng RICE_1", NG + ["-r"], UNNG, threaded=True),
     Codec("fpack-ng GZIP_2", NG + ["-g2"], UNNG, threaded=True),
+    Codec("fpack-ng MIXPRED_1", NG + ["--mix"], UNNG, threaded=True),
     Codec("fpack-ng JXL_1 e7", NG + ["--jxl"], UNNG, threaded=True),
     Codec("fpack-ng JXL_1 e10", NG + ["--jxl", "--jxl-effort", "10"], UNNG, threaded=True, full_only=True),
     Codec("fpack-ng IDF_1", NG + ["-n", "idf"], UNNG, threaded=True),

@@ -18,7 +18,7 @@ cp fixtures/uint16.fits "$work/example.fits"
 frame=../shared/corpus/train/saao1m_ste3_a8280271.fits
 [ -f "$frame" ] && cp "$frame" "$work/saao_raw_frame.fits"
 for f in "$work"/*.fits; do
-  for codec in "-r" "-n idf" "-n pixelcnn"; do
+  for codec in "-r" "--mix" "-n idf" "-n pixelcnn"; do
     echo "== fpack-ng $codec $(basename "$f")"
     # shellcheck disable=SC2086
     "$bin/fpack-ng" -v $codec -O "$f.fz" "$f"

@@ -218,7 +218,7 @@ pub fn resolve_collisions(tasks: Vec<Task>) -> (Vec<Task>, Vec<Rejected>) {
     for (i, t) in tasks.iter().enumerate() {
         let identity = output_identity(&t.output);
         match owners.get(&identity) {
-            Some(&first) if !(t.in_place() && !tasks[first].in_place()) => {}
+            Some(&first) if !t.in_place() || tasks[first].in_place() => {}
             _ => {
                 owners.insert(identity, i);
             }

@@ -175,7 +175,14 @@ pub(crate) fn model_for<M>(
     find: impl Fn(&str) -> Option<std::sync::Arc<M>>,
 ) -> Result<std::sync::Arc<M>, CodecError> {
     let (ver_key, want) = keys.version;
-    let ver = spec.params.get_int(ver_key).unwrap_or(want);
+    // A missing version is refused, never taken as the current one: a file
+    // from before the keyword existed, or damaged, must not decode silently.
+    let ver = spec.params.get_int(ver_key).ok_or_else(|| {
+        CodecError::BadParameter(format!(
+            "{} HDU without {ver_key} (the mapping version), which is missing or not an integer",
+            keys.codec
+        ))
+    })?;
     if ver != want {
         return Err(CodecError::BadParameter(format!(
             "{ver_key} = {ver}; this build reads {want}"

@@ -305,6 +305,22 @@ mod tests {
     use super::*;
     use crate::test_rng::TestRng;
 
+    /// The coding tables are part of the IDF_1 format: built at run time
+    /// from libm, so a change of libm, of the construction or of a constant
+    /// would change coded streams under an unchanged version keyword. The
+    /// fingerprint is pinned here (and tests/compat decodes frozen files);
+    /// a deliberate change needs a new format version.
+    #[test]
+    fn coding_tables_are_pinned() {
+        assert_eq!(
+            table_fingerprint(),
+            PINNED_FINGERPRINT,
+            "{:#x}",
+            table_fingerprint()
+        );
+    }
+    const PINNED_FINGERPRINT: u64 = 0x6e29_3c03_6230_4be4;
+
     #[test]
     fn values_round_trip_at_every_scale_and_mean() {
         let mut rng = TestRng(7);

@@ -59,43 +59,48 @@ fn print_and_path_name_the_built_library() {
 }
 
 #[test]
-fn shim_runs_debian_funpack_on_a_jxl_file() {
+fn shim_runs_debian_funpack_on_jxl_and_mixpred_files() {
     let dir = scratch();
-    let packed = dir.join("x.fz");
-    let status = Command::new(FPACK_NG)
-        .args(["--jxl", "-O"])
-        .arg(&packed)
-        .arg(frame())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let by_funpack = dir.join("funpack.fits");
-    let out = Command::new(FPACK_NG)
-        .args(["shim", "--", "funpack", "-O"])
-        .arg(&by_funpack)
-        .arg(&packed)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let by_ng = dir.join("ng.fits");
-    let status = Command::new(FUNPACK_NG)
-        .arg("-O")
-        .arg(&by_ng)
-        .arg(&packed)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    // funpack-ng and the shimmed funpack restore the same file as the
-    // original frame: compare the data units (headers differ in comments).
-    let original = std::fs::read(frame()).unwrap();
-    let a = std::fs::read(&by_funpack).unwrap();
-    let b = std::fs::read(&by_ng).unwrap();
-    assert_eq!(fpackng_image(&a), fpackng_image(&original));
-    assert_eq!(fpackng_image(&b), fpackng_image(&original));
+    for codec in ["--jxl", "--mix"] {
+        let packed = dir.join("x.fz");
+        for f in ["x.fz", "funpack.fits", "ng.fits"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        let status = Command::new(FPACK_NG)
+            .args([codec, "-O"])
+            .arg(&packed)
+            .arg(frame())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let by_funpack = dir.join("funpack.fits");
+        let out = Command::new(FPACK_NG)
+            .args(["shim", "--", "funpack", "-O"])
+            .arg(&by_funpack)
+            .arg(&packed)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let by_ng = dir.join("ng.fits");
+        let status = Command::new(FUNPACK_NG)
+            .arg("-O")
+            .arg(&by_ng)
+            .arg(&packed)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // funpack-ng and the shimmed funpack restore the same file as the
+        // original frame: compare the data units (headers differ in comments).
+        let original = std::fs::read(frame()).unwrap();
+        let a = std::fs::read(&by_funpack).unwrap();
+        let b = std::fs::read(&by_ng).unwrap();
+        assert_eq!(fpackng_image(&a), fpackng_image(&original));
+        assert_eq!(fpackng_image(&b), fpackng_image(&original));
+    }
 
     // A missing program: a clear error and a failure status.
     let out = Command::new(FPACK_NG)

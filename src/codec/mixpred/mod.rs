@@ -210,7 +210,10 @@ mod tests {
         let plain = roundtrip(Pixels::I16(noisy), &[128, 128]);
         let comb = roundtrip(Pixels::I16(comb), &[128, 128]);
         let shifted = roundtrip(Pixels::I16(shifted), &[128, 128]);
-        assert!(comb <= plain + 16, "palette: {comb} vs {plain}");
+        // The comb spans 97x the range: without a palette it would cost
+        // about log2(97) = 6.6 bits more per pixel (~13 KB); with it, only
+        // the palette's runs (two per used value, a byte each).
+        assert!(comb <= plain + 2 * 40 + 16, "palette: {comb} vs {plain}");
         assert!(shifted <= plain + 8, "shift: {shifted} vs {plain}");
     }
 

@@ -293,6 +293,22 @@ mod tests {
     use super::*;
     use crate::test_rng::TestRng;
 
+    /// The coding tables are part of the PCNN_1 format: built at run time
+    /// from libm, so a change of libm, of the construction or of a constant
+    /// would change coded streams under an unchanged version keyword. The
+    /// fingerprint is pinned here (and tests/compat decodes frozen files);
+    /// a deliberate change needs a new format version.
+    #[test]
+    fn coding_tables_are_pinned() {
+        assert_eq!(
+            table_fingerprint(),
+            PINNED_FINGERPRINT,
+            "{:#x}",
+            table_fingerprint()
+        );
+    }
+    const PINNED_FINGERPRINT: u64 = 0x1b41_32d0_d129_de7d;
+
     fn random_dist(rng: &mut TestRng) -> Dist {
         let k = 1 + (rng.next() % 4) as usize;
         let out: Vec<i32> = (0..k * PER_COMPONENT)
