@@ -20,6 +20,7 @@
 //!   reference's reference, integer coefficients stored in the tile, fitted
 //!   by least squares (spectral cubes) or fixed at (2, −1, 0) (ramp
 //!   extrapolation).
+//!
 //! Prediction is open-loop on the exact pixels, so decoding is exact.
 //!
 //! Residuals are integers of any width (a difference of uint16 planes needs
@@ -116,9 +117,7 @@ pub fn params_for(
         .with("COEFSHFT", ParamValue::Int(i64::from(SHIFT)))
         .with("INNER", ParamValue::Text(inner.id().to_string()))
         .with("PREDICT", ParamValue::Text(predictor.name().to_string()));
-    params
-        .0
-        .extend(inner.encode_params(pixel_type, options).0.into_iter());
+    params.0.extend(inner.encode_params(pixel_type, options).0);
     params
 }
 
@@ -243,7 +242,7 @@ impl Planes {
 
     /// The plane plane `k` is predicted from.
     fn reference(&self, k: usize) -> Option<usize> {
-        if k % self.groups != 0 {
+        if !k.is_multiple_of(self.groups) {
             Some(k - 1)
         } else if k >= self.groups {
             Some(k - self.groups)
@@ -662,7 +661,12 @@ impl Codec for Cube {
                 1 => Prediction::Previous,
                 2 => {
                     let (a1, a2, c) = (r.signed()?, r.signed()?, r.signed()?);
-                    if a1.abs() > MAX_COEF || a2.abs() > MAX_COEF || c.abs() > MAX_CONST {
+                    // unsigned_abs: i64::MIN from a crafted varint must be
+                    // refused, not overflow.
+                    if a1.unsigned_abs() > MAX_COEF as u64
+                        || a2.unsigned_abs() > MAX_COEF as u64
+                        || c.unsigned_abs() > MAX_CONST as u64
+                    {
                         return Err(CodecError::Corrupt(format!(
                             "CUBE_1 plane {}: linear coefficients out of range",
                             k + 1
@@ -689,7 +693,7 @@ impl Codec for Cube {
             }
             let representation = r.byte()?;
             let offset = r.signed()?;
-            if offset.abs() > 1 << 62 {
+            if offset.unsigned_abs() > 1 << 62 {
                 return Err(CodecError::Corrupt("CUBE_1 offset out of range".into()));
             }
             let residual: Vec<i64> = match representation {
@@ -920,6 +924,28 @@ mod tests {
             let i = (rng.next() as usize) % bad.len();
             bad[i] ^= 1 << (rng.next() % 8);
             if let Ok(back) = Cube.decode(&bad, &spec) {
+                assert_eq!(back.len(), p.len());
+            }
+        }
+        // The most negative varint (i64::MIN after zigzag) spliced in at
+        // every position, over and in place of the bytes there: a crafted
+        // coefficient or offset is refused, never an overflow (regression:
+        // `abs()` of it panicked).
+        let most_negative = [0xFFu8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01];
+        for i in 0..coded.len() {
+            let mut spliced = coded[..i].to_vec();
+            spliced.extend_from_slice(&most_negative);
+            spliced.extend_from_slice(&coded[i..]);
+            if let Ok(back) = Cube.decode(&spliced, &spec) {
+                assert_eq!(back.len(), p.len());
+            }
+            let mut over = coded.clone();
+            for (k, b) in most_negative.iter().enumerate() {
+                if let Some(x) = over.get_mut(i + k) {
+                    *x = *b;
+                }
+            }
+            if let Ok(back) = Cube.decode(&over, &spec) {
                 assert_eq!(back.len(), p.len());
             }
         }

@@ -87,7 +87,7 @@ pub(crate) fn pixels_from_be_words(
     width: usize,
     target: PixelType,
 ) -> Result<Pixels, CodecError> {
-    if bytes.len() % width.max(1) != 0 {
+    if !bytes.len().is_multiple_of(width.max(1)) {
         return Err(CodecError::Corrupt(format!(
             "{} bytes is not a whole number of {width}-byte words",
             bytes.len()

@@ -101,7 +101,7 @@ impl Codec for Plio {
     }
 
     fn decode(&self, bytes: &[u8], spec: &TileSpec) -> Result<Pixels, CodecError> {
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return Err(CodecError::Corrupt(
                 "PLIO_1 stream has an odd number of bytes".into(),
             ));

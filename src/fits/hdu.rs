@@ -112,7 +112,7 @@ impl Hdu {
 
 /// `bytes` padded with zeros to a whole number of 4-byte words.
 fn padded(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if bytes.len() % 4 == 0 {
+    if bytes.len().is_multiple_of(4) {
         std::borrow::Cow::Borrowed(bytes)
     } else {
         let mut v = bytes.to_vec();

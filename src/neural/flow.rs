@@ -332,7 +332,7 @@ pub fn decode_tile(
             bytes[0]
         )));
     }
-    if (bytes.len() - 5) % 4 != 0 {
+    if !(bytes.len() - 5).is_multiple_of(4) {
         return Err(CodecError::Corrupt(
             "IDF_1 tile is not a whole number of 32-bit words".into(),
         ));

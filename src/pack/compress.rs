@@ -234,7 +234,7 @@ pub fn resolve_tile_axes(image: &[usize], tiling: &Tiling, algorithm: &str) -> R
             } else {
                 [16, 24, 20, 30, 28, 26, 22, 18, 14]
                     .into_iter()
-                    .find(|&t| image[1] % t == 0 || image[1] % t > 3)
+                    .find(|&t| image[1].is_multiple_of(t) || image[1] % t > 3)
                     .unwrap_or(17)
             };
         }
@@ -280,7 +280,7 @@ fn seed_for(plan: &Plan, first_tile: &Pixels) -> i32 {
 pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<CompressedHdu>> {
     let ctx = Context::hdu(hdu.number);
     let axes = hdu.image_axes();
-    if axes.is_empty() || axes.iter().any(|&a| a == 0) {
+    if axes.is_empty() || axes.contains(&0) {
         return Ok(None);
     }
     let bitpix = hdu.header.get_int("BITPIX").unwrap_or(0);
@@ -765,7 +765,7 @@ fn compress_planned(
         tile_axes,
         n_tiles: grid.n_tiles(),
         lossless: !quantized
-            && !(codec.id() == "HCOMPRESS_1" && plan.codec_options.hcompress_scale != 0.0),
+            && (codec.id() != "HCOMPRESS_1" || plan.codec_options.hcompress_scale == 0.0),
         raw_bytes: expected as u64,
         compressed_bytes: data.len() as u64,
         notes,
@@ -777,9 +777,9 @@ fn compress_planned(
     })
 }
 
-/// PLIO_1 codes the physical values of unsigned 16-bit images (stored value
-/// + 32768 when BZERO = 32768), as cfitsio does: the offset to add to stored
-/// int16 values before coding, 0 when none applies.
+/// PLIO_1 codes the physical values of unsigned 16-bit images (the stored
+/// value plus 32768 when BZERO = 32768), as cfitsio does: the offset to add
+/// to stored int16 values before coding, 0 when none applies.
 pub fn plio_offset(algorithm: &str, pixel_type: PixelType, header: &Header) -> i32 {
     let unsigned = header.get_float("BZERO") == Some(32768.0)
         && header.get_float("BSCALE").is_none_or(|s| s == 1.0);

@@ -21,7 +21,7 @@ impl TileGrid {
     /// A grid for `image` axes cut into tiles of `tile` axes (missing
     /// trailing tile axes are 1; tile axes larger than the image are clipped).
     pub fn new(image: &[usize], tile: &[usize], limits: &Limits, ctx: &Context) -> Result<Self> {
-        if image.is_empty() || image.iter().any(|&n| n == 0) {
+        if image.is_empty() || image.contains(&0) {
             return Err(Error::malformed(ctx.clone(), "image has no pixels"));
         }
         if tile.len() > image.len() {

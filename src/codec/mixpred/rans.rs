@@ -141,10 +141,7 @@ pub fn cluster(counts: &[[u32; N_TOKENS]]) -> Vec<bool> {
     let mut gains: Vec<f64> = (0..groups.len().saturating_sub(1))
         .map(|i| gain(&groups, i))
         .collect();
-    loop {
-        let Some((i, &best)) = gains.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
-            break;
-        };
+    while let Some((i, &best)) = gains.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) {
         if best <= 0.0 {
             break;
         }

@@ -463,7 +463,7 @@ pub fn decode(
         }
         None
     } else {
-        if runs.len() % 2 == 0 || runs.iter().any(|&r| r == 0) {
+        if runs.len() % 2 == 0 || runs.contains(&0) {
             return Err(corrupt("bad palette runs"));
         }
         let total = runs.iter().try_fold(0u64, |a, &r| a.checked_add(r));

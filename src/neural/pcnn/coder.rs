@@ -252,7 +252,7 @@ pub fn decode_tile(
     }
     let want_crc = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
     let body = &bytes[HEADER..];
-    if body.len() % 4 != 0 {
+    if !body.len().is_multiple_of(4) {
         return Err(corrupt(
             "PCNN_1 tile: coded data is not a whole number of 32-bit words",
         ));
