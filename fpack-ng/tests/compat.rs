@@ -61,11 +61,11 @@ fn unpack(input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
 
 /// The file's version keyword (its ZNAMEn value ending in VER).
 fn version_keyword(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    for card in text.as_bytes().chunks(80).take(2000) {
+    for card in bytes.chunks(80).take(2000) {
         let card = String::from_utf8_lossy(card);
         if card.starts_with("ZNAME") {
-            let value = card[10..].trim().trim_matches('\'').trim().to_string();
+            // ZNAMEn  = 'JXLVER  '  / comment: the text between the quotes.
+            let value = card.split('\'').nth(1).unwrap_or("").trim().to_string();
             if value.ends_with("VER") {
                 return value;
             }
