@@ -209,24 +209,17 @@ def main():
     short = {c: c.replace("fpack-ng ", "").replace("imagecodecs ", "ic ").replace(" (Debian)", " Debian") for c in cols}
     for g in groups:
         fr = [(gg, s) for gg, s, *_ in frames if gg == g]
-        p(f"\n## {g}: ratio per frame\n")
-        p("| frame | " + " | ".join(short[c] for c in cols) + " |")
-        p("|---" * (len(cols) + 1) + "|")
-        for key in fr:
-            cells = []
-            for c in cols:
-                r = res.get((c, key))
-                cells.append(f"{r['raw'] / r['comp']:.3f}" if r else "–")
-            p(f"| {key[1]} | " + " | ".join(cells) + " |")
-        p(f"\n## {g}: encode / decode MB/s per frame, one thread\n")
-        p("| frame | " + " | ".join(short[c] for c in cols) + " |")
-        p("|---" * (len(cols) + 1) + "|")
-        for key in fr:
-            cells = []
-            for c in cols:
-                r = res.get((c, key))
-                cells.append(f"{r['raw'] / r['enc1'] / 1e6:.1f} / {r['raw'] / r['dec1'] / 1e6:.1f}" if r else "–")
-            p(f"| {key[1]} | " + " | ".join(cells) + " |")
+        def per_frame(title, cell):
+            p(f"\n## {g}: {title}\n")
+            p("| frame | " + " | ".join(short[c] for c in cols) + " |")
+            p("|---" * (len(cols) + 1) + "|")
+            for key in fr:
+                cells = [cell(res[(c, key)]) if (c, key) in res else "–" for c in cols]
+                p(f"| {key[1]} | " + " | ".join(cells) + " |")
+
+        per_frame("ratio per frame", lambda r: f"{r['raw'] / r['comp']:.3f}")
+        per_frame("encode / decode MB/s per frame, one thread",
+                  lambda r: f"{r['raw'] / r['enc1'] / 1e6:.1f} / {r['raw'] / r['dec1'] / 1e6:.1f}")
         p(f"\n## {g}: summary\n")
         p("Pooled and geo over the frames each codec coded; `(n)` frames. The 16-bit rows restrict every codec to "
           "the frames imagecodecs also coded (values spanning at most 16 bits), for a like-for-like comparison.\n")

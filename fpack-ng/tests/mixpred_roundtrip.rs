@@ -78,20 +78,13 @@ fn damaged_tiles_are_named_errors_and_leave_nothing_behind() {
     let good = std::fs::read(&good_path).unwrap();
     let out_dir = work.join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
-    let before = listing(&out_dir);
-    let (heap, len) = heap_of_first_table(&good);
-    for frac in [0.0, 0.1, 0.5, 0.9, 0.999] {
-        let mut bad = good.clone();
-        bad[heap + (len as f64 * frac) as usize] ^= 0x10;
-        let bad_path = work.join("damaged.fz");
-        std::fs::write(&bad_path, &bad).unwrap();
-        let out = funpack()
-            .arg("-O")
-            .arg(out_dir.join("z.fits"))
-            .arg(&bad_path)
-            .output()
-            .unwrap();
-        expect_clean_failure(out, &out_dir, &before, &["tile", "HDU 2", "MIXPRED_1"]);
-    }
+    damaged_heap_bytes_are_clean_errors(
+        &good,
+        &[0.0, 0.1, 0.5, 0.9, 0.999],
+        0x10,
+        &work,
+        &out_dir,
+        &["tile", "HDU 2", "MIXPRED_1"],
+    );
     std::fs::remove_dir_all(&work).unwrap();
 }

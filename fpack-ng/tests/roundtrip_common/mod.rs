@@ -424,10 +424,33 @@ pub fn missing_or_wrong_models_and_damaged_tiles_are_clean_errors(codec: &Neural
 
     // A damaged tile: flipped heap bytes are caught (the tile's CRC at the
     // latest) and named.
-    let (heap, len) = heap_of_first_table(&good);
-    for frac in [0.1, 0.5, 0.9] {
-        let mut bad = good.clone();
-        bad[heap + (len as f64 * frac) as usize] ^= 0x40;
+    damaged_heap_bytes_are_clean_errors(
+        &good,
+        &[0.1, 0.5, 0.9],
+        0x40,
+        &work,
+        &out_dir,
+        &["tile", "HDU 2"],
+    );
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+/// Flip `mask` in the heap byte at each fraction of the first table's heap
+/// of the .fz `good`: funpack-ng must fail cleanly, mentioning `wants`, and
+/// leave `out_dir` as it was.
+pub fn damaged_heap_bytes_are_clean_errors(
+    good: &[u8],
+    fractions: &[f64],
+    mask: u8,
+    work: &Path,
+    out_dir: &Path,
+    wants: &[&str],
+) {
+    let before = listing(out_dir);
+    let (heap, len) = heap_of_first_table(good);
+    for frac in fractions {
+        let mut bad = good.to_vec();
+        bad[heap + (len as f64 * frac) as usize] ^= mask;
         let bad_path = work.join("damaged.fz");
         std::fs::write(&bad_path, &bad).unwrap();
         let out = funpack()
@@ -436,7 +459,6 @@ pub fn missing_or_wrong_models_and_damaged_tiles_are_clean_errors(codec: &Neural
             .arg(&bad_path)
             .output()
             .unwrap();
-        expect_clean_failure(out, &out_dir, &before, &["tile", "HDU 2"]);
+        expect_clean_failure(out, out_dir, &before, wants);
     }
-    std::fs::remove_dir_all(&work).unwrap();
 }
