@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # The test command (CI runs exactly this): install what the interop tests
-# compare against, then run every test of the workspace.
+# compare against, check formatting, run every test of the workspace, then
+# clippy with warnings as errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fpack-ng/target}"
 bash scripts/install-deps.sh
+# Gates: formatting first (seconds), lints after the tests (the test build is
+# reused, so they add little), both failing the run.
+cargo fmt --all --check
 cargo test --workspace --no-fail-fast
+cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -660,12 +660,12 @@ fn plio_cases(rng: &mut Rng) -> Vec<Vec<i64>> {
         let mut v = Vec::new();
         while v.len() < n {
             let len = rng.range(1, max_run) as usize;
-            let value = if rng.next() % 3 == 0 {
+            let value = if rng.next().is_multiple_of(3) {
                 0
             } else {
                 rng.range(0, max_value)
             };
-            v.extend(std::iter::repeat(value).take(len.min(n - v.len())));
+            v.extend(std::iter::repeat_n(value, len.min(n - v.len())));
         }
         cases.push(v);
     }

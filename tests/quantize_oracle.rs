@@ -316,7 +316,7 @@ fn datasets(kind: &str, directory: &ScratchDirectory) -> Vec<Dataset> {
         while values.len() < width * height {
             let v = 500.0 + 3.0 * generator.gaussian();
             let repeat = if values.len() % 6 == 0 { 3 } else { 1 };
-            values.extend(std::iter::repeat(v).take(repeat));
+            values.extend(std::iter::repeat_n(v, repeat));
         }
         values.truncate(width * height);
         list.push((name, width, height, values));

@@ -327,12 +327,12 @@ mod tests {
         let mut v = Vec::with_capacity(n);
         while v.len() < n {
             let len = rng.range(1, max_run) as usize;
-            let value = if zero_bias && rng.next() % 2 == 0 {
+            let value = if zero_bias && rng.next().is_multiple_of(2) {
                 0
             } else {
                 rng.range(0, max_value) as i32
             };
-            v.extend(std::iter::repeat(value).take(len.min(n - v.len())));
+            v.extend(std::iter::repeat_n(value, len.min(n - v.len())));
         }
         v
     }

@@ -851,7 +851,7 @@ mod tests {
                         let at = (rng.next() as usize) % damaged.len();
                         damaged[at] ^= 1 << (rng.next() % 8);
                     }
-                    if rng.next() % 4 == 0 {
+                    if rng.next().is_multiple_of(4) {
                         let keep = (rng.next() as usize) % damaged.len();
                         damaged.truncate(keep);
                     }

@@ -844,6 +844,19 @@ fn check_table_layout(
     Ok(())
 }
 
+/// How many header blocks fpack gives a compressed HDU: the image header's
+/// blocks of free space beyond what its keywords need are kept, on top of
+/// what the table's own keywords need. Checksum keywords added afterwards
+/// go into that space. Measured against Debian's fpack 4.2 over headers of
+/// 0..60 keywords and 0..110 trailing blank cards, with and without
+/// checksums: the same size every time.
+fn reserved_header_blocks(image: &Header, table: &Header) -> usize {
+    const CARDS_PER_BLOCK: usize = crate::fits::BLOCK_LEN / crate::fits::card::CARD_LEN;
+    let blocks = |cards: usize| (cards + 1).div_ceil(CARDS_PER_BLOCK);
+    let spare = image.blocks() - blocks(image.len() - image.trailing_blanks());
+    blocks(table.len()) + spare
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -878,17 +891,4 @@ mod tests {
             .to_string();
         assert!(err.contains("HDU 2") && err.contains("tile 2"), "{err}");
     }
-}
-
-/// How many header blocks fpack gives a compressed HDU: the image header's
-/// blocks of free space beyond what its keywords need are kept, on top of
-/// what the table's own keywords need. Checksum keywords added afterwards
-/// go into that space. Measured against Debian's fpack 4.2 over headers of
-/// 0..60 keywords and 0..110 trailing blank cards, with and without
-/// checksums: the same size every time.
-fn reserved_header_blocks(image: &Header, table: &Header) -> usize {
-    const CARDS_PER_BLOCK: usize = crate::fits::BLOCK_LEN / crate::fits::card::CARD_LEN;
-    let blocks = |cards: usize| (cards + 1).div_ceil(CARDS_PER_BLOCK);
-    let spare = image.blocks() - blocks(image.len() - image.trailing_blanks());
-    blocks(table.len()) + spare
 }

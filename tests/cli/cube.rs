@@ -36,7 +36,7 @@ fn write_cube(path: &Path, bitpix: i64, bzero: Option<i64>, axes: &[usize], data
         for c in cards {
             out.extend_from_slice(format!("{c:<80}").as_bytes());
         }
-        while out.len() % 2880 != 0 {
+        while !out.len().is_multiple_of(2880) {
             out.push(b' ');
         }
     };

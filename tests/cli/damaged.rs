@@ -1129,7 +1129,7 @@ fn check_variant(idx: usize, v: &Variant, root: &Path, notes: &Mutex<Vec<String>
             fails.push(format!("{what}: stderr does not name the file {input}"));
         }
         if let Some(k) = v.hdu {
-            if !names_hdu(&r.stderr, k) && !(v.hdu_or_next && names_hdu(&r.stderr, k + 1)) {
+            if !names_hdu(&r.stderr, k) && (!v.hdu_or_next || !names_hdu(&r.stderr, k + 1)) {
                 let or = if v.hdu_or_next {
                     format!(" (or HDU {})", k + 1)
                 } else {

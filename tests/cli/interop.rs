@@ -700,7 +700,9 @@ fn rice_size_matches_cfitsio_fpack() {
     }
     let report = Report::new("RICE_1 size vs cfitsio fpack");
     let fpackng = fpack_ng();
-    let rows: Mutex<Vec<(String, u64, u64, u64, u64)>> = Mutex::new(Vec::new());
+    // label, file bytes theirs / ours, data bytes theirs / ours
+    type SizeRow = (String, u64, u64, u64, u64);
+    let rows: Mutex<Vec<SizeRow>> = Mutex::new(Vec::new());
     par_each(&inputs, threads(), |inp| {
         let tmp = TempDir::new(&format!("s-{}", inp.stem()));
         let theirs = tmp.join("ref.fz");

@@ -546,6 +546,8 @@ fn killed_jobs_resume_to_the_uninterrupted_result() {
             };
             let mut all = vec!["recompress"];
             all.extend_from_slice(&args);
+            // Reaped by try_wait() when it finishes, else by kill() + wait().
+            #[allow(clippy::zombie_processes)]
             let mut child = Command::new(fpack_bin())
                 .args(&all)
                 .current_dir(&killed_dir)

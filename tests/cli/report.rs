@@ -17,7 +17,7 @@ fn image_bytes(path: &Path) -> usize {
     let (_, hdus) = split_file(path).unwrap();
     hdus.iter()
         .filter(|h| {
-            h.int("NAXIS").unwrap_or(0) > 0 && h.value("XTENSION").map_or(true, |x| x == "IMAGE")
+            h.int("NAXIS").unwrap_or(0) > 0 && h.value("XTENSION").is_none_or(|x| x == "IMAGE")
         })
         .map(|h| h.data_len())
         .sum()

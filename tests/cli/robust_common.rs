@@ -312,7 +312,7 @@ impl RawHdu {
     pub fn card(&self, key: &str) -> Option<usize> {
         self.cards.iter().find(|(k, _)| k == key).map(|&(_, at)| at)
     }
-    pub fn value<'a>(&self, bytes: &'a [u8], key: &str) -> Option<String> {
+    pub fn value(&self, bytes: &[u8], key: &str) -> Option<String> {
         let at = self.card(key)?;
         let c = &bytes[at..at + CARD];
         if &c[8..10] != b"= " {

@@ -223,8 +223,8 @@ mod tests {
             let feats: Vec<[i32; NFEAT]> = (0..w * h)
                 .map(|_| {
                     std::array::from_fn(|_| {
-                        if rng.next() % 9 == 0 {
-                            4095 * if rng.next() % 2 == 0 { 1 } else { -1 }
+                        if rng.next().is_multiple_of(9) {
+                            4095 * if rng.next().is_multiple_of(2) { 1 } else { -1 }
                         } else {
                             rng.range(-400, 400) as i32
                         }

@@ -967,10 +967,13 @@ pub enum Outcome {
     Fail,
 }
 
+/// One result: input label, mode, check, outcome, detail.
+type Row = (String, String, String, Outcome, String);
+
 /// Collects results of one test so that one failing file does not hide others.
 pub struct Report {
     name: String,
-    rows: Mutex<Vec<(String, String, String, Outcome, String)>>,
+    rows: Mutex<Vec<Row>>,
     start: Instant,
 }
 
