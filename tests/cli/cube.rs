@@ -423,3 +423,90 @@ fn cubes_stay_standard_by_default_and_cube_1_beats_fpack_when_chosen() {
         "CUBE_1 {a} bytes vs fpack Rice {b} bytes: less than 1.5x"
     );
 }
+
+/// Standard by default: plain `fpack-ng FILE` and `fpack-ng -r FILE` on the
+/// real JWST ramp and on synth_ramp.py cubes write only RICE_1, which Debian
+/// funpack and astropy (no plugin) read back identically; `recompress --to
+/// rice` keeps them standard too, while `--to mixpred` may use CUBE_1.
+#[test]
+fn plain_fpack_ng_and_recompress_to_rice_write_standard_cubes() {
+    let tmp = TempDir::new("cube-standard");
+    let mut cubes: Vec<(String, PathBuf)> = synth_ramps(&tmp.join("."))
+        .into_iter()
+        .map(|(n, p, _)| (n, p))
+        .collect();
+    if let Some(j) = jwst_cube() {
+        cubes.push(("jwst".into(), j));
+    }
+    if cubes.is_empty() {
+        return;
+    }
+    let funpack = require_tool("funpack");
+    let python = tool("python3");
+    for (name, src) in &cubes {
+        for flags in [&[][..], &["-r"][..]] {
+            let fz = tmp.join(&format!("{name}{}.fz", flags.join("")));
+            let mut args: Vec<&str> = flags.to_vec();
+            let (fz_s, src_s) = (p2s(&fz), p2s(src));
+            args.extend(["-O", &fz_s, &src_s]);
+            let r = run(&fpack_ng(), &args);
+            assert!(r.ok(), "{}", r.describe());
+            assert!(
+                zcmptypes(&fz).iter().all(|z| z == "RICE_1"),
+                "{name} {flags:?}: {:?}",
+                zcmptypes(&fz)
+            );
+            if let Some(funpack) = &funpack {
+                let back = tmp.join(&format!("{name}{}.funpack.fits", flags.join("")));
+                let r = run(funpack, &["-O", &p2s(&back), &fz_s]);
+                assert!(r.ok(), "Debian funpack: {}", r.describe());
+                restored_exactly(src, &back).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            if let Some(python) = &python {
+                let script = "import sys, numpy as np\n\
+                    from astropy.io import fits\n\
+                    a = [h.data for h in fits.open(sys.argv[1]) if h.data is not None and h.is_image]\n\
+                    b = [h.data for h in fits.open(sys.argv[2]) if h.data is not None and h.is_image]\n\
+                    sys.exit(0 if len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b)) else 3)\n";
+                let r = run(python, &["-c", script, &src_s, &fz_s]);
+                if r.stderr_text().contains("No module named") {
+                    missing("astropy");
+                } else {
+                    assert!(
+                        r.ok(),
+                        "astropy read {name} {flags:?} differently: {}",
+                        r.describe()
+                    );
+                }
+            }
+        }
+    }
+    // recompress: --to rice stays standard; --to mixpred may choose CUBE_1.
+    if let Some(j) = jwst_cube() {
+        for (to, want) in [("rice", "RICE_1"), ("mixpred", "CUBE_1")] {
+            let dir = tmp.join(&format!("recompress-{to}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let copy = dir.join("ramp.fits");
+            std::fs::copy(&j, &copy).unwrap();
+            let journal = tmp.join(&format!("{to}.journal"));
+            let r = run(
+                &fpack_ng(),
+                &[
+                    "recompress",
+                    "--to",
+                    to,
+                    "--quiet",
+                    "--journal",
+                    &p2s(&journal),
+                    &p2s(&dir),
+                ],
+            );
+            assert!(r.ok(), "{}", r.describe());
+            assert_eq!(
+                zcmptypes(&dir.join("ramp.fits.fz")),
+                [want],
+                "recompress --to {to}"
+            );
+        }
+    }
+}
