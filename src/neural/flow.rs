@@ -116,20 +116,38 @@ fn run2(
 }
 
 /// One level forward: returns (ll, [e01, e10, e11]).
+///
+/// The lifting steps add and subtract network outputs modulo 2^32
+/// (`wrapping_*`): identical to plain arithmetic for every model whose sums
+/// stay in range (the built-in ones, by far), still exactly invertible when a
+/// hostile model file pushes them out of it (the tile's CRC then decides),
+/// and never an overflow panic.
 fn forward(engine: &dyn Engine, nets: &LevelNets, x: &Planes) -> (Planes, [Planes; 3]) {
     let [s00, s01, s10, s11] = squeeze(x);
     let (o0, o1) = run2(engine, &nets.t1, &s00, &s10, Some(&s00), Some(&s00));
-    let d01 = zip(&s01, &zip(&s00, &o0.data, |a, b| a + b).data, |a, b| a - b);
-    let d11 = zip(&s11, &zip(&s00, &o1.data, |a, b| a + b).data, |a, b| a - b);
+    let d01 = zip(
+        &s01,
+        &zip(&s00, &o0.data, |a, b| a.wrapping_add(b)).data,
+        |a, b| a.wrapping_sub(b),
+    );
+    let d11 = zip(
+        &s11,
+        &zip(&s00, &o1.data, |a, b| a.wrapping_add(b)).data,
+        |a, b| a.wrapping_sub(b),
+    );
     let (o0, o1) = run2(engine, &nets.t2, &d01, &d11, None, None);
-    let l00 = zip(&s00, &o0.data, |a, b| a + b);
-    let l10 = zip(&s10, &o1.data, |a, b| a + b);
+    let l00 = zip(&s00, &o0.data, |a, b| a.wrapping_add(b));
+    let l10 = zip(&s10, &o1.data, |a, b| a.wrapping_add(b));
     let (o0, o1) = run2(engine, &nets.t3, &l00, &d01, Some(&l00), None);
-    let e10 = zip(&l10, &zip(&l00, &o0.data, |a, b| a + b).data, |a, b| a - b);
-    let e11 = zip(&d11, &o1.data, |a, b| a - b);
+    let e10 = zip(
+        &l10,
+        &zip(&l00, &o0.data, |a, b| a.wrapping_add(b)).data,
+        |a, b| a.wrapping_sub(b),
+    );
+    let e11 = zip(&d11, &o1.data, |a, b| a.wrapping_sub(b));
     let (o0, o1) = run2(engine, &nets.t4, &e10, &e11, None, None);
-    let ll = zip(&l00, &o0.data, |a, b| a + b);
-    let e01 = zip(&d01, &o1.data, |a, b| a + b);
+    let ll = zip(&l00, &o0.data, |a, b| a.wrapping_add(b));
+    let e01 = zip(&d01, &o1.data, |a, b| a.wrapping_add(b));
     (ll, [e01, e10, e11])
 }
 
@@ -137,17 +155,29 @@ fn forward(engine: &dyn Engine, nets: &LevelNets, x: &Planes) -> (Planes, [Plane
 fn inverse(engine: &dyn Engine, nets: &LevelNets, ll: &Planes, det: &[Planes; 3]) -> Planes {
     let [e01, e10, e11] = det;
     let (o0, o1) = run2(engine, &nets.t4, e10, e11, None, None);
-    let l00 = zip(ll, &o0.data, |a, b| a - b);
-    let d01 = zip(e01, &o1.data, |a, b| a - b);
+    let l00 = zip(ll, &o0.data, |a, b| a.wrapping_sub(b));
+    let d01 = zip(e01, &o1.data, |a, b| a.wrapping_sub(b));
     let (o0, o1) = run2(engine, &nets.t3, &l00, &d01, Some(&l00), None);
-    let l10 = zip(e10, &zip(&l00, &o0.data, |a, b| a + b).data, |a, b| a + b);
-    let d11 = zip(e11, &o1.data, |a, b| a + b);
+    let l10 = zip(
+        e10,
+        &zip(&l00, &o0.data, |a, b| a.wrapping_add(b)).data,
+        |a, b| a.wrapping_add(b),
+    );
+    let d11 = zip(e11, &o1.data, |a, b| a.wrapping_add(b));
     let (o0, o1) = run2(engine, &nets.t2, &d01, &d11, None, None);
-    let s00 = zip(&l00, &o0.data, |a, b| a - b);
-    let s10 = zip(&l10, &o1.data, |a, b| a - b);
+    let s00 = zip(&l00, &o0.data, |a, b| a.wrapping_sub(b));
+    let s10 = zip(&l10, &o1.data, |a, b| a.wrapping_sub(b));
     let (o0, o1) = run2(engine, &nets.t1, &s00, &s10, Some(&s00), Some(&s00));
-    let s01 = zip(&d01, &zip(&s00, &o0.data, |a, b| a + b).data, |a, b| a + b);
-    let s11 = zip(&d11, &zip(&s00, &o1.data, |a, b| a + b).data, |a, b| a + b);
+    let s01 = zip(
+        &d01,
+        &zip(&s00, &o0.data, |a, b| a.wrapping_add(b)).data,
+        |a, b| a.wrapping_add(b),
+    );
+    let s11 = zip(
+        &d11,
+        &zip(&s00, &o1.data, |a, b| a.wrapping_add(b)).data,
+        |a, b| a.wrapping_add(b),
+    );
     unsqueeze(&[s00, s01, s10, s11])
 }
 

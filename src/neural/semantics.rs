@@ -29,8 +29,11 @@ pub fn requant(acc: i32, shift: u32) -> i32 {
     if shift == 0 {
         acc
     } else {
-        // acc + 2^(s-1) cannot overflow: |acc| < 2^31 - 2^20 by the model bound.
-        (acc + (1 << (shift - 1))) >> shift
+        // In i64: the model bound keeps |acc| < 2^31, but acc + 2^(s-1)
+        // may exceed i32 (a valid model with a large shift); the result,
+        // halved at least once, always fits. Same value as the i32 formula
+        // wherever that did not overflow.
+        ((acc as i64 + (1i64 << (shift - 1))) >> shift) as i32
     }
 }
 
