@@ -26,6 +26,8 @@ Speed = raw pixel MB (1e6 bytes) / seconds, best of --repeat (1 for the slow
 codecs). Pooled ratio = sum of raw bytes / sum of compressed bytes; geo = geometric
 mean of per-frame ratios. Nothing here is a pass/fail test.
 --quick: four small frames, no JPEG-XL e10 and no PCNN_1.
+--skip TEXT (repeatable): leave out the codecs whose label contains TEXT (e.g.
+  `--skip PCNN_1 --skip e10` for a run in minutes; the report says what was left out).
 """
 import argparse
 import math
@@ -144,12 +146,14 @@ def main():
     ap.add_argument("--out", type=Path)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--skip", action="append", default=[], metavar="TEXT")
     args = ap.parse_args()
     corpus = ROOT.parent / "shared/corpus"
     paths = args.paths or [corpus / "test", corpus / "train"]
     frames = frames_of(paths, args.quick)
-    ng = [(l, f, s) for (l, f, s) in NG_CODECS if not (args.quick and s)]
-    ic = [c for c in IC_CODECS if not (args.quick and c[0].endswith("e10"))]
+    skipped = lambda label: any(t in label for t in args.skip)
+    ng = [(l, f, s) for (l, f, s) in NG_CODECS if not (args.quick and s) and not skipped(l)]
+    ic = [c for c in IC_CODECS if not (args.quick and c[0].endswith("e10")) and not skipped(c[0])]
     have_fpack = shutil.which("fpack") and shutil.which("funpack")
     cols = [l for l, _, _ in ng] + (["fpack Rice (Debian)"] if have_fpack else []) + ([c[0] for c in ic] if imagecodecs else [])
     res = {}  # (codec, frame) -> dict(raw, comp, enc1, dec1, enc2, dec2)
@@ -205,6 +209,8 @@ def main():
       "MB/s of raw pixels; fpack-ng and fpack are whole processes (fpack-ng's encode includes the "
       "verification decode), imagecodecs in-process on the whole frame (frames spanning at most 16 bits only). "
       "Every output was decoded and compared with the source.\n")
+    if args.skip:
+        p(f"Left out of this run (`--skip`): codecs whose label contains {', '.join(repr(t) for t in args.skip)}.\n")
     groups = sorted({g for g, *_ in frames})
     short = {c: c.replace("fpack-ng ", "").replace("imagecodecs ", "ic ").replace(" (Debian)", " Debian") for c in cols}
     for g in groups:

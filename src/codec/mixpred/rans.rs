@@ -1,9 +1,12 @@
 //! The entropy-coding layer of MIXPRED_1: static per-context frequency
-//! tables, a byte-wise rANS coder, and a raw-bit stream beside it.
+//! tables, an rANS coder with two interleaved states and 16-bit
+//! renormalisation, and a raw-bit stream beside it.
 //!
 //! Why static tables and rANS: decoding must be about as fast as Rice, and
-//! a table-driven rANS decode is one lookup, one multiply and a rare byte
-//! read per symbol. The encoder knows the whole tile, so it counts the
+//! a table-driven rANS decode is two lookups, one multiply and a
+//! branch-free word read per symbol; two states let consecutive symbols
+//! proceed without waiting on each other, and the encoder divides by a
+//! multiply with an exact reciprocal. The encoder knows the whole tile, so it counts the
 //! tokens of every context first and sends the tables (a few hundred bytes
 //! per tile, compactly quantised; see [`write_tables`]).
 //!
@@ -16,11 +19,10 @@
 /// Frequencies are in units of 2^-12.
 pub const PROB_BITS: u32 = 12;
 pub const PROB_SCALE: u32 = 1 << PROB_BITS;
-/// The rANS state stays in [RANS_L, RANS_L << 8).
-const RANS_L: u32 = 1 << 23;
+/// The rANS state stays in [RANS_L, 2^32); renormalisation moves 16-bit words.
+const RANS_L: u32 = 1 << 16;
 
-/// Tokens per context (the hybrid-integer alphabet, see `model.rs`).
-pub const N_TOKENS: usize = 128;
+pub use super::model::{N_TOKENS, TOKEN_BITS};
 
 /// One context's normalised frequencies, summing to [`PROB_SCALE`].
 #[derive(Clone)]
@@ -163,10 +165,13 @@ pub fn cluster(counts: &[[u32; N_TOKENS]]) -> Vec<bool> {
     starts
 }
 
-/// A bit writer, least significant bit first, 64-bit buffered.
+/// A bit writer, least significant bit first. Branch-free: the
+/// accumulator is stored whole after every value and the position advances
+/// by the bytes completed.
 #[derive(Default)]
 pub struct BitWriter {
-    pub bytes: Vec<u8>,
+    bytes: Vec<u8>,
+    pos: usize,
     acc: u64,
     n: u32,
 }
@@ -174,101 +179,93 @@ pub struct BitWriter {
 impl BitWriter {
     pub fn with_capacity(bytes: usize) -> Self {
         BitWriter {
-            bytes: Vec::with_capacity(bytes),
+            bytes: vec![0; bytes + 8],
+            pos: 0,
             acc: 0,
             n: 0,
         }
     }
 
+    /// Append the low `bits` (≤ 32) bits of `value`.
     #[inline(always)]
     pub fn put(&mut self, value: u32, bits: u32) {
         debug_assert!(bits <= 32);
-        if bits == 0 {
-            return;
-        }
         self.acc |= ((value as u64) & ((1u64 << bits) - 1)) << self.n;
         self.n += bits;
-        if self.n >= 32 {
-            self.bytes
-                .extend_from_slice(&(self.acc as u32).to_le_bytes());
-            self.acc >>= 32;
-            self.n -= 32;
+        if self.bytes.len() < self.pos + 8 {
+            self.grow();
         }
+        self.bytes[self.pos..self.pos + 8].copy_from_slice(&self.acc.to_le_bytes());
+        let whole = self.n >> 3;
+        self.pos += whole as usize;
+        // n ≤ 7 + 32 < 64, so the shift is in range.
+        self.acc >>= whole * 8;
+        self.n &= 7;
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let len = (self.bytes.len() * 2).max(self.pos + 64);
+        self.bytes.resize(len, 0);
     }
 
     /// Bits written so far.
     pub fn bits(&self) -> u64 {
-        self.bytes.len() as u64 * 8 + self.n as u64
+        self.pos as u64 * 8 + self.n as u64
     }
 
     pub fn finish(mut self) -> Vec<u8> {
-        while self.n > 0 {
-            self.bytes.push(self.acc as u8);
-            self.acc >>= 8;
-            self.n = self.n.saturating_sub(8);
+        let end = self.pos + (self.n as usize).div_ceil(8);
+        if self.bytes.len() < self.pos + 8 {
+            self.grow();
         }
+        self.bytes[self.pos..self.pos + 8].copy_from_slice(&self.acc.to_le_bytes());
+        self.bytes.truncate(end);
         self.bytes
     }
 }
 
-/// A bit reader over a slice; reading past the end yields zeros and sets
-/// `overrun`.
+/// A bit reader, least significant bit first; bits past the end read as
+/// zero and make [`BitReader::past_end`] true.
 pub struct BitReader<'a> {
     bytes: &'a [u8],
+    /// Bits consumed.
     pos: usize,
-    acc: u64,
-    n: u32,
-    pub overrun: bool,
 }
 
 impl<'a> BitReader<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
-        BitReader {
-            bytes,
-            pos: 0,
-            acc: 0,
-            n: 0,
-            overrun: false,
-        }
+        BitReader { bytes, pos: 0 }
     }
 
+    /// The next `bits` (≤ 32) bits. Branch-free but for the last bytes of
+    /// the slice: one unaligned 8-byte read.
     #[inline(always)]
     pub fn get(&mut self, bits: u32) -> u32 {
-        if bits == 0 {
-            return 0;
-        }
-        if self.n < bits {
-            self.refill();
-        }
-        let v = (self.acc & ((1u64 << bits) - 1)) as u32;
-        self.acc >>= bits;
-        self.n -= bits;
-        v
+        debug_assert!(bits <= 32);
+        let at = self.pos >> 3;
+        let word = match self.bytes.get(at..at + 8) {
+            Some(b) => u64::from_le_bytes(b.try_into().expect("8 bytes")),
+            None => self.tail_word(at),
+        };
+        let v = (word >> (self.pos & 7)) & ((1u64 << bits) - 1);
+        self.pos += bits as usize;
+        v as u32
     }
 
-    #[inline(never)]
-    fn refill(&mut self) {
-        while self.n <= 56 {
-            let b = match self.bytes.get(self.pos) {
-                Some(&b) => b,
-                None => {
-                    // Allow the padding of the last byte; count real overruns.
-                    if self.pos >= self.bytes.len() + 8 {
-                        self.overrun = true;
-                    }
-                    0
-                }
-            };
-            self.pos += 1;
-            self.acc |= (b as u64) << self.n;
-            self.n += 8;
+    #[cold]
+    fn tail_word(&self, at: usize) -> u64 {
+        let mut b = [0u8; 8];
+        if at < self.bytes.len() {
+            let rest = &self.bytes[at..];
+            b[..rest.len()].copy_from_slice(rest);
         }
+        u64::from_le_bytes(b)
     }
 
     /// Whether more bits were consumed than the slice holds.
     pub fn past_end(&self) -> bool {
-        let consumed_bits = self.pos as u64 * 8 - self.n as u64;
-        self.overrun || consumed_bits > self.bytes.len() as u64 * 8
+        self.pos as u64 > self.bytes.len() as u64 * 8
     }
 }
 
@@ -285,9 +282,9 @@ pub fn write_tables(out: &mut BitWriter, tables: &[Option<([u16; N_TOKENS], usiz
                 out.put(1, 1);
                 let first = freq.iter().position(|&f| f > 0).unwrap_or(0);
                 let last = freq.iter().rposition(|&f| f > 0).unwrap_or(0);
-                out.put(first as u32, 7);
-                out.put(last as u32, 7);
-                out.put(*largest as u32, 7);
+                out.put(first as u32, TOKEN_BITS);
+                out.put(last as u32, TOKEN_BITS);
+                out.put(*largest as u32, TOKEN_BITS);
                 for (i, &f) in freq.iter().enumerate().take(last + 1).skip(first) {
                     if i == *largest {
                         continue;
@@ -313,10 +310,10 @@ pub fn read_tables(input: &mut BitReader, n: usize) -> Result<Vec<Option<Table>>
             out.push(None);
             continue;
         }
-        let first = input.get(7) as usize;
-        let last = input.get(7) as usize;
-        let largest = input.get(7) as usize;
-        if first > last || largest < first || largest > last {
+        let first = input.get(TOKEN_BITS) as usize;
+        let last = input.get(TOKEN_BITS) as usize;
+        let largest = input.get(TOKEN_BITS) as usize;
+        if first > last || largest < first || largest > last || last >= N_TOKENS {
             return Err("bad frequency table range");
         }
         let mut freq = [0u16; N_TOKENS];
@@ -356,115 +353,217 @@ pub fn table(freq: &[u16; N_TOKENS]) -> Table {
     Table::from_freq(*freq)
 }
 
-/// rANS encoder: symbols are pushed in reverse order; `finish` returns the
-/// bytes in decoding order.
+/// A symbol's encoder parameters: start, frequency and ⌈2^44 / freq⌉, with
+/// which ⌊x / freq⌋ = ⌊x · rcp / 2^44⌋ for every x < 2^32 (the error
+/// x · (rcp − 2^44/freq) / 2^44 < 2^-12 ≤ 1/freq cannot cross an integer).
+#[derive(Clone, Copy, Default)]
+pub struct EncSymbol {
+    pub rcp: u64,
+    pub freq: u32,
+    pub start: u32,
+}
+
+impl Table {
+    /// The encoder parameters of every token.
+    pub fn enc_symbols(&self) -> [EncSymbol; N_TOKENS] {
+        let mut out = [EncSymbol::default(); N_TOKENS];
+        for (t, o) in out.iter_mut().enumerate() {
+            let f = self.freq[t] as u64;
+            if f > 0 {
+                *o = EncSymbol {
+                    rcp: (1u64 << 44).div_ceil(f),
+                    freq: f as u32,
+                    start: self.cum[t] as u32,
+                };
+            }
+        }
+        out
+    }
+}
+
+/// rANS encoder with two interleaved states (symbol i uses state i mod 2,
+/// so consecutive symbols do not wait on each other) sharing one word
+/// stream. Symbols are pushed in reverse order; `finish` returns the bytes
+/// in decoding order.
 pub struct RansEncoder {
-    state: u32,
-    rev: Vec<u8>,
+    state: [u32; 2],
+    /// Words in reverse order of reading.
+    rev: Vec<u16>,
+    len: usize,
 }
 
 impl RansEncoder {
-    pub fn new(capacity: usize) -> Self {
+    /// An encoder for at most `symbols` symbols.
+    pub fn new(symbols: usize) -> Self {
         RansEncoder {
-            state: RANS_L,
-            rev: Vec::with_capacity(capacity),
+            state: [RANS_L; 2],
+            rev: vec![0; symbols + 4],
+            len: 0,
         }
     }
 
+    /// Push symbol number `index` (symbols must come in decreasing index
+    /// order), coded with `sym` (see [`EncSymbol`]).
     #[inline(always)]
-    pub fn put(&mut self, start: u32, freq: u32) {
-        let x_max = ((RANS_L >> PROB_BITS) << 8) * freq;
-        let mut x = self.state;
-        while x >= x_max {
-            self.rev.push(x as u8);
-            x >>= 8;
+    pub fn put(&mut self, index: usize, sym: &EncSymbol) {
+        let s = &mut self.state[index & 1];
+        // The state stays in [RANS_L, 2^32): at most one 16-bit word out.
+        // x_max is 2^32 when freq = PROB_SCALE: then no word is ever due.
+        let x_max = (((RANS_L >> PROB_BITS) as u64) << 16) * sym.freq as u64;
+        let mut x = *s;
+        let out = (x as u64 >= x_max) as usize;
+        if self.len >= self.rev.len() {
+            self.rev.resize(self.len + 64, 0);
         }
-        self.state = ((x / freq) << PROB_BITS) + (x % freq) + start;
+        self.rev[self.len] = x as u16;
+        self.len += out;
+        x >>= 16 * out as u32;
+        // x / freq by a multiply (exact, see EncSymbol).
+        let q = ((x as u128 * sym.rcp as u128) >> 44) as u32;
+        *s = (q << PROB_BITS) + (x - q * sym.freq) + sym.start;
     }
 
     pub fn finish(mut self) -> Vec<u8> {
-        let x = self.state;
+        self.rev.truncate(self.len);
+        let [a, b] = self.state;
         self.rev
-            .extend_from_slice(&[(x) as u8, (x >> 8) as u8, (x >> 16) as u8, (x >> 24) as u8]);
-        self.rev.reverse();
-        self.rev
-    }
-}
-
-/// A context's decoding table: the token of every slot.
-pub struct DecodeTable {
-    pub slot_token: Box<[u8; PROB_SCALE as usize]>,
-    pub table: Table,
-}
-
-impl DecodeTable {
-    pub fn new(table: Table) -> Self {
-        let mut slot_token = Box::new([0u8; PROB_SCALE as usize]);
-        for t in 0..N_TOKENS {
-            let (c, f) = (table.cum[t] as usize, table.freq[t] as usize);
-            slot_token[c..c + f].fill(t as u8);
+            .extend_from_slice(&[b as u16, (b >> 16) as u16, a as u16, (a >> 16) as u16]);
+        let mut out = Vec::with_capacity(self.rev.len() * 2);
+        for w in self.rev.iter().rev() {
+            out.extend_from_slice(&w.to_le_bytes());
         }
-        DecodeTable { slot_token, table }
+        out
     }
 }
 
-/// rANS decoder over a slice; bytes past the end read as zero and set
-/// `overrun`.
+/// The decoding tables of a tile: per table, the token of every slot and
+/// the packed frequency (high 16 bits) and start (low 16 bits) of every
+/// token, and per context the table it uses. Contexts without a table
+/// point to a spare one whose use marks the stream as corrupt.
+pub struct DecodeTables {
+    slots: Vec<[u8; PROB_SCALE as usize]>,
+    freq_start: Vec<[u32; 256]>,
+    ctx_table: Vec<u32>,
+    spare: u32,
+}
+
+impl DecodeTables {
+    /// `tables[g]` is group g's table (None: no table sent); `group_of`
+    /// maps contexts to groups.
+    pub fn new(tables: &[Option<Table>], group_of: &[u16]) -> Self {
+        let spare = tables.len() as u32;
+        let mut slots = vec![[0u8; PROB_SCALE as usize]; tables.len() + 1];
+        let mut freq_start = vec![[0u32; 256]; tables.len() + 1];
+        for (g, t) in tables.iter().enumerate() {
+            if let Some(t) = t {
+                for tok in 0..N_TOKENS {
+                    let (c, f) = (t.cum[tok] as usize, t.freq[tok] as usize);
+                    slots[g][c..c + f].fill(tok as u8);
+                    freq_start[g][tok] = ((f as u32) << 16) | c as u32;
+                }
+            }
+        }
+        // The spare table: token 0 at every slot, a valid distribution.
+        freq_start[spare as usize][0] = PROB_SCALE << 16;
+        let ctx_table = group_of
+            .iter()
+            .map(|&g| match tables.get(g as usize) {
+                Some(Some(_)) => g as u32,
+                _ => spare,
+            })
+            .collect();
+        DecodeTables {
+            slots,
+            freq_start,
+            ctx_table,
+            spare,
+        }
+    }
+}
+
+/// rANS decoder over a slice, two interleaved states (see
+/// [`RansEncoder`]); words past the end read as zero and make
+/// [`RansDecoder::overrun`] true.
 pub struct RansDecoder<'a> {
+    /// The state of this symbol, then of the next.
     state: u32,
+    next: u32,
     bytes: &'a [u8],
     pos: usize,
-    pub overrun: bool,
+    /// Whether a context without a table was used (a corrupt stream).
+    pub bad_context: bool,
 }
 
 impl<'a> RansDecoder<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
         let mut d = RansDecoder {
             state: 0,
+            next: 0,
             bytes,
             pos: 0,
-            overrun: false,
+            bad_context: false,
         };
-        for _ in 0..4 {
-            d.state = (d.state << 8) | d.byte() as u32;
+        let mut init = [0u32; 2];
+        for s in init.iter_mut() {
+            let hi = d.word();
+            let lo = d.word();
+            *s = (hi << 16) | lo;
         }
-        if d.state < RANS_L {
+        [d.state, d.next] = init;
+        if d.state < RANS_L || d.next < RANS_L {
             // No encoder ends below RANS_L; starting there keeps every later
-            // state ≥ RANS_L, so each renormalisation reads at most 3 bytes.
-            d.overrun = true;
+            // state ≥ RANS_L, so each renormalisation reads at most a word.
+            d.pos = bytes.len() + 2;
             d.state = RANS_L;
+            d.next = RANS_L;
         }
         d
     }
 
+    /// The word at the read position, 0 past the end (the position still
+    /// advances, so the overrun shows).
     #[inline(always)]
-    fn byte(&mut self) -> u8 {
-        let b = match self.bytes.get(self.pos) {
-            Some(&b) => b,
-            None => {
-                self.overrun = true;
-                0
-            }
+    fn word(&mut self) -> u32 {
+        let w = match self.bytes.get(self.pos..self.pos + 2) {
+            Some(b) => u16::from_le_bytes([b[0], b[1]]) as u32,
+            None => 0,
         };
-        self.pos += 1;
-        b
+        self.pos += 2;
+        w
     }
 
+    /// Whether words past the end were read.
+    pub fn overrun(&self) -> bool {
+        self.pos > self.bytes.len()
+    }
+
+    /// Decode one token in context `ctx`.
     #[inline(always)]
-    pub fn get(&mut self, t: &DecodeTable) -> usize {
-        let slot = self.state & (PROB_SCALE - 1);
-        let token = t.slot_token[slot as usize] as usize;
-        let (f, c) = (t.table.freq[token] as u32, t.table.cum[token] as u32);
-        let mut x = f * (self.state >> PROB_BITS) + slot - c;
-        while x < RANS_L {
-            x = (x << 8) | self.byte() as u32;
-        }
-        self.state = x;
-        token
+    pub fn get(&mut self, t: &DecodeTables, ctx: usize) -> u32 {
+        let g = t.ctx_table[ctx];
+        self.bad_context |= g == t.spare;
+        let state = self.state;
+        let slot = state & (PROB_SCALE - 1);
+        let token = t.slots[g as usize][slot as usize] as usize;
+        let fs = t.freq_start[g as usize][token];
+        let mut x = (fs >> 16) * (state >> PROB_BITS) + slot - (fs & 0xffff);
+        // Branch-free renormalisation: a word is read when the state fell
+        // below RANS_L (about half the symbols, at random).
+        let need = (x < RANS_L) as u32;
+        let w = match self.bytes.get(self.pos..self.pos + 2) {
+            Some(b) => u16::from_le_bytes([b[0], b[1]]) as u32,
+            None => 0,
+        };
+        x = (x << (need * 16)) | (w & need.wrapping_neg());
+        self.pos += 2 * need as usize;
+        self.state = self.next;
+        self.next = x;
+        token as u32
     }
 
-    /// A valid stream ends in the encoder's initial state with every byte read.
+    /// A valid stream ends with both states in the encoder's initial state
+    /// and every byte read.
     pub fn finished_cleanly(&self) -> bool {
-        !self.overrun && self.state == RANS_L && self.pos == self.bytes.len()
+        self.state == RANS_L && self.next == RANS_L && self.pos == self.bytes.len()
     }
 }

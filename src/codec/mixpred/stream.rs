@@ -24,9 +24,9 @@
 //! block with outliers or a sparse comb (scanned film, BSCALE-quantised data).
 
 use super::model::{self, SymbolCoder, N_CTX};
-use super::rans::{self, BitReader, BitWriter, DecodeTable, RansDecoder, RansEncoder, N_TOKENS};
+use super::rans::{self, BitReader, BitWriter, DecodeTables, RansDecoder, RansEncoder, N_TOKENS};
 
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 const MODE_CONSTANT: u8 = 0;
 const MODE_PREDICTIVE: u8 = 1;
 /// The palette decision codes about this many pixels both ways (small
@@ -107,22 +107,29 @@ fn unzigzag(v: u64) -> i64 {
 
 /// CRC-32 of the pixels as little-endian integers `width` bytes wide.
 pub fn pixel_crc(values: &[i64], width: usize) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    let mut buf = [0u8; 4096];
-    for chunk in values.chunks(4096 / width) {
-        let mut n = 0;
-        for &v in chunk {
-            buf[n..n + width].copy_from_slice(&v.to_le_bytes()[..width]);
-            n += width;
+    fn crc<const W: usize>(values: &[i64]) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        let mut buf = [0u8; 4096];
+        for chunk in values.chunks(4096 / W) {
+            for (out, &v) in buf.chunks_exact_mut(W).zip(chunk) {
+                out.copy_from_slice(&v.to_le_bytes()[..W]);
+            }
+            h.update(&buf[..chunk.len() * W]);
         }
-        h.update(&buf[..n]);
+        h.finalize()
     }
-    h.finalize()
+    match width {
+        1 => crc::<1>(values),
+        2 => crc::<2>(values),
+        4 => crc::<4>(values),
+        _ => crc::<8>(values),
+    }
 }
 
 /// Records tokens (encoder pass 1): context and token per pixel, raw bits
 /// straight into the raw-bit stream.
 struct Recorder {
+    /// Context (high bits) and token (low 8 bits) per pixel.
     tokens: Vec<u32>,
     counts: Vec<[u32; N_TOKENS]>,
     bits: BitWriter,
@@ -132,7 +139,7 @@ impl SymbolCoder for Recorder {
     #[inline(always)]
     fn code(&mut self, ctx: usize, z: u32) -> u32 {
         let (tok, nb, bits) = model::tokenise(z);
-        self.tokens.push(((ctx as u32) << 7) | tok);
+        self.tokens.push(((ctx as u32) << 8) | tok);
         self.counts[ctx][tok as usize] += 1;
         self.bits.put(bits, nb);
         z
@@ -142,19 +149,13 @@ impl SymbolCoder for Recorder {
 struct Decoder<'a> {
     rans: RansDecoder<'a>,
     bits: BitReader<'a>,
-    tables: Vec<Option<DecodeTable>>,
-    group_of: [u16; N_CTX],
-    bad_context: bool,
+    tables: DecodeTables,
 }
 
 impl SymbolCoder for Decoder<'_> {
     #[inline(always)]
     fn code(&mut self, ctx: usize, _z: u32) -> u32 {
-        let Some(t) = &self.tables[self.group_of[ctx] as usize] else {
-            self.bad_context = true;
-            return u32::MAX;
-        };
-        let tok = self.rans.get(t) as u32;
+        let tok = self.rans.get(&self.tables, ctx);
         let bits = self.bits.get(model::token_bits(tok));
         model::detokenise(tok, bits)
     }
@@ -195,7 +196,7 @@ fn choose_mapping(values: &[i64]) -> (Mapping, Option<Mapping>) {
             used[u >> 6] |= 1 << (u & 63);
         }
         let distinct: u64 = used.iter().map(|w| w.count_ones() as u64).sum();
-        if distinct * 2 <= range + 1 {
+        if distinct * 4 <= 3 * (range + 1) {
             let mut state = true;
             let mut len = 0u64;
             for u in 0..=range as usize {
@@ -389,17 +390,19 @@ fn encode_mapped(
         tw.put(s as u32, 1);
     }
     rans::write_tables(&mut tw, &norm);
-    let tables: Vec<Option<rans::Table>> = norm
+    // Per group, the encoder parameters of every token (all zero for a
+    // group without counts, which no recorded token uses).
+    let symbols: Vec<[rans::EncSymbol; N_TOKENS]> = norm
         .iter()
-        .map(|t| t.as_ref().map(|(f, _)| rans::table(f)))
+        .map(|t| match t {
+            Some((f, _)) => rans::table(f).enc_symbols(),
+            None => [rans::EncSymbol::default(); N_TOKENS],
+        })
         .collect();
     let mut enc = RansEncoder::new(values.len());
-    for &t in rec.tokens.iter().rev() {
-        let (ctx, tok) = ((t >> 7) as usize, (t & 127) as usize);
-        let table = tables[group_of[ctx]]
-            .as_ref()
-            .expect("a counted context has a table");
-        enc.put(table.cum[tok] as u32, table.freq[tok] as u32);
+    for (i, &t) in rec.tokens.iter().enumerate().rev() {
+        let (ctx, tok) = ((t >> 8) as usize, (t & 255) as usize);
+        enc.put(i, &symbols[group_of[ctx]][tok]);
     }
     let table_bytes = tw.finish();
     let rans_bytes = enc.finish();
@@ -516,19 +519,14 @@ pub fn decode(
             let mut dec = Decoder {
                 rans: RansDecoder::new(rans_bytes),
                 bits: BitReader::new(raw),
-                tables: tables
-                    .into_iter()
-                    .map(|t| t.map(DecodeTable::new))
-                    .collect(),
-                group_of,
-                bad_context: false,
+                tables: DecodeTables::new(&tables, &group_of),
             };
             let ok = model::run::<_, true>(&mut u, width, height, maxv as u32, &coef, &mut dec);
-            if !ok || dec.bad_context {
+            if !ok || dec.rans.bad_context {
                 return Err(corrupt("a coded value is out of range"));
             }
             if !dec.rans.finished_cleanly() || dec.bits.past_end() {
-                return Err(if dec.rans.overrun || dec.bits.past_end() {
+                return Err(if dec.rans.overrun() || dec.bits.past_end() {
                     StreamError::Truncated
                 } else {
                     corrupt("the coded stream does not end where it should")
