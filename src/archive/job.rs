@@ -40,6 +40,7 @@ use super::journal::{Journal, Record, StartRecord};
 use super::report::{FileRecord, Report, Status};
 use crate::codec;
 use crate::error::{Context, Error, Result};
+use crate::fits::checksum::Crc;
 use crate::pack::file::{is_temp_file, write_atomically, WriteMode};
 use crate::pack::list::list;
 use crate::pack::{
@@ -442,7 +443,7 @@ fn prepare(task: &Task, opts: &JobOptions) -> Result<Preparation> {
 /// Size and CRC-32 of a file, if it exists.
 fn file_crc(path: &Path) -> Option<(u64, u32)> {
     let mut f = fs::File::open(path).ok()?;
-    let mut crc = flate2::Crc::new();
+    let mut crc = Crc::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {
@@ -555,7 +556,7 @@ impl Worker<'_> {
             ));
             return Ok(record);
         }
-        let mut crc = flate2::Crc::new();
+        let mut crc = Crc::new();
         crc.update(&prepared.encoded);
         self.journal(&Record::Start(StartRecord {
             input: task.id(),

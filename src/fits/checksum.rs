@@ -232,3 +232,41 @@ mod tests {
         assert_eq!(total, 0xFFFF_FFFF);
     }
 }
+
+/// CRC-32 (IEEE) of a byte stream, with its length: what the writer checks a
+/// file on disk against after writing it. crc32fast picks a SIMD
+/// (carry-less multiply) routine at run time, several times faster than the
+/// portable one that flate2's `Crc` uses on a baseline x86-64 build; the
+/// re-read of every output file was a tenth of funpack-ng's time with it.
+#[derive(Clone, Default)]
+pub struct Crc {
+    hasher: crc32fast::Hasher,
+    amount: u64,
+}
+
+impl Crc {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.amount += bytes.len() as u64;
+    }
+
+    /// The CRC-32 of everything so far.
+    pub fn sum(&self) -> u32 {
+        self.hasher.clone().finalize()
+    }
+
+    /// Bytes so far, modulo 2^32 (as flate2's `Crc::amount`).
+    pub fn amount(&self) -> u32 {
+        self.amount as u32
+    }
+
+    /// Append the stream `other` summed, as if its bytes followed.
+    pub fn combine(&mut self, other: &Crc) {
+        self.hasher.combine(&other.hasher);
+        self.amount += other.amount;
+    }
+}

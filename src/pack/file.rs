@@ -26,6 +26,7 @@ use super::decompress::{decompress_pixels, CompressedImageInfo, TileDecoder};
 use super::keywords::{non_structural, restore_image_header};
 use super::options::{CompressOptions, DecompressOptions, HduSelector};
 use crate::error::{Context, Error, Result};
+use crate::fits::checksum::Crc;
 use crate::fits::hdu::set_checksums;
 use crate::fits::{Card, FitsReader, FitsWriter, Hdu, HduKind, Header};
 use crate::limits::Limits;
@@ -758,7 +759,7 @@ fn lossy_mismatch(
 /// disk afterwards.
 struct CrcWriter<W> {
     inner: W,
-    crc: flate2::Crc,
+    crc: Crc,
 }
 
 impl<W: Write> Write for CrcWriter<W> {
@@ -851,7 +852,7 @@ pub fn write_atomically<T>(
             .map_err(|e| Error::io(ctx(), e))?;
         let mut out = CrcWriter {
             inner: BufWriter::with_capacity(1 << 20, file),
-            crc: flate2::Crc::new(),
+            crc: Crc::new(),
         };
         let value = produce(&mut out)?;
         out.flush().map_err(|e| Error::io(ctx(), e))?;
@@ -914,17 +915,17 @@ fn reread_matches(temp: &Path, crc: u32, len: u32, limits: Limits) -> Result<()>
         let mut reader = FitsReader::new(stream, limits, Some(size)).with_skip(skip);
         while reader.skip_hdu()?.is_some() {}
     }
-    let chunks: std::io::Result<Vec<flate2::Crc>> = (0..size.div_ceil(CHUNK))
+    let chunks: std::io::Result<Vec<Crc>> = (0..size.div_ceil(CHUNK))
         .into_par_iter()
         .map(|i| {
             let mut buf = vec![0u8; CHUNK.min(size - i * CHUNK) as usize];
             file.read_exact_at(&mut buf, i * CHUNK)?;
-            let mut c = flate2::Crc::new();
+            let mut c = Crc::new();
             c.update(&buf);
             Ok(c)
         })
         .collect();
-    let mut whole = flate2::Crc::new();
+    let mut whole = Crc::new();
     for c in chunks.map_err(|e| Error::io(ctx(), e))? {
         whole.combine(&c);
     }
@@ -1080,13 +1081,13 @@ mod tests {
         let path = dir.join("f.fits");
         let bytes = tiny_fits();
         fs::write(&path, &bytes).unwrap();
-        let mut crc = flate2::Crc::new();
+        let mut crc = Crc::new();
         crc.update(&bytes);
         assert!(reread_matches(&path, crc.sum(), crc.amount(), Limits::default()).is_ok());
         assert!(reread_matches(&path, crc.sum() ^ 1, crc.amount(), Limits::default()).is_err());
         // Not FITS at all: the structural pass refuses it whatever the CRC.
         fs::write(&path, b"not a FITS file").unwrap();
-        let mut crc = flate2::Crc::new();
+        let mut crc = Crc::new();
         crc.update(b"not a FITS file");
         assert!(reread_matches(&path, crc.sum(), crc.amount(), Limits::default()).is_err());
         fs::remove_dir_all(&dir).unwrap();
