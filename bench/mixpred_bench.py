@@ -26,12 +26,16 @@ Speed = raw pixel MB (1e6 bytes) / seconds, best of --repeat (1 for the slow
 codecs). Pooled ratio = sum of raw bytes / sum of compressed bytes; geo = geometric
 mean of per-frame ratios. Nothing here is a pass/fail test.
 --quick: four small frames, no JPEG-XL e10 and no PCNN_1.
+--cpu: time by CPU seconds (the child process's user + system time; for
+  imagecodecs, this process's) instead of wall-clock seconds: figures that a
+  busy machine disturbs far less. Two-thread runs are then CPU cost, not speed.
 --skip TEXT (repeatable): leave out the codecs whose label contains TEXT (e.g.
   `--skip PCNN_1 --skip e10` for a run in minutes; the report says what was left out).
 """
 import argparse
 import math
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -111,14 +115,26 @@ def fz_data_bytes(path):
     return n
 
 
+CPU = False  # --cpu: CPU seconds instead of wall-clock seconds
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def clock():
+    return time.process_time() if CPU else time.perf_counter()
+
+
 def timed(cmd, repeat, output):
     best = math.inf
     for _ in range(repeat):
         if output.exists():
             output.unlink()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), children_cpu()
         r = subprocess.run(cmd, capture_output=True)
-        dt = time.perf_counter() - t
+        dt = children_cpu() - c if CPU else time.perf_counter() - t
         if r.returncode != 0:
             raise RuntimeError(f"{' '.join(map(str, cmd))}: {r.stderr.decode(errors='replace')[:300]}")
         best = min(best, dt)
@@ -147,7 +163,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip", action="append", default=[], metavar="TEXT")
+    ap.add_argument("--cpu", action="store_true")
     args = ap.parse_args()
+    global CPU
+    CPU = args.cpu
     corpus = ROOT.parent / "shared/corpus"
     paths = args.paths or [corpus / "test", corpus / "train"]
     frames = frames_of(paths, args.quick)
@@ -192,8 +211,8 @@ def main():
                     try:
                         best_e = best_d = math.inf
                         for _ in range(rep):
-                            t = time.perf_counter(); b = enc(u); best_e = min(best_e, time.perf_counter() - t)
-                            t = time.perf_counter(); back = dec(b); best_d = min(best_d, time.perf_counter() - t)
+                            t = clock(); b = enc(u); best_e = min(best_e, clock() - t)
+                            t = clock(); back = dec(b); best_d = min(best_d, clock() - t)
                         if not np.array_equal(np.asarray(back).reshape(u.shape), u):
                             raise RuntimeError("decoded pixels differ")
                         res[(label, key)] = {"raw": raw, "comp": len(b), "enc1": best_e, "dec1": best_d}
@@ -204,11 +223,15 @@ def main():
 
     out = []
     p = out.append
-    p(f"# MIXPRED_1 benchmark ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, `bench/mixpred_bench.py{' --quick' if args.quick else ''}`)\n")
+    flags = (" --quick" if args.quick else "") + (" --cpu" if args.cpu else "") + "".join(f" --skip {t}" for t in args.skip)
+    p(f"# MIXPRED_1 benchmark ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, `bench/mixpred_bench.py{flags}`)\n")
     p("Ratio = raw pixel bytes / compressed bytes (tile data for .fz, the byte string for imagecodecs); "
       "MB/s of raw pixels; fpack-ng and fpack are whole processes (fpack-ng's encode includes the "
       "verification decode), imagecodecs in-process on the whole frame (frames spanning at most 16 bits only). "
       "Every output was decoded and compared with the source.\n")
+    if args.cpu:
+        p("Times are CPU seconds (`--cpu`: user + system time of each process; in process for imagecodecs), "
+          "so MB/s is raw MB per CPU second; the two-thread columns are then CPU cost, not wall-clock speed.\n")
     if args.skip:
         p(f"Left out of this run (`--skip`): codecs whose label contains {', '.join(repr(t) for t in args.skip)}.\n")
     groups = sorted({g for g, *_ in frames})

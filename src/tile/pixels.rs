@@ -129,11 +129,16 @@ impl Pixels {
 
     /// Append the big-endian FITS bytes of these pixels to `out`.
     pub fn write_be_bytes(&self, out: &mut Vec<u8>) {
+        // Sized once, then filled element by element through fixed-size
+        // chunks: the compiler turns that into vector byte swaps (pushing
+        // each element was 6% of a funpack-ng run).
         macro_rules! put {
             ($v:expr) => {{
-                out.reserve($v.len() * std::mem::size_of_val(&$v[0..1.min($v.len())]).max(1));
-                for x in $v {
-                    out.extend_from_slice(&x.to_be_bytes());
+                let size = std::mem::size_of_val(&$v[0..1.min($v.len())]).max(1);
+                let start = out.len();
+                out.resize(start + $v.len() * size, 0);
+                for (dst, x) in out[start..].chunks_exact_mut(size).zip($v.iter()) {
+                    dst.copy_from_slice(&x.to_be_bytes());
                 }
             }};
         }
