@@ -4,6 +4,7 @@
  * buffers, wrong sizes and struct versions, damaged tiles). Prints "ok"
  * and exits 0 when every call returned what it should. */
 #include "fpackng_shim.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +103,14 @@ int main(int argc, char **argv) {
     fpng_codec_info info;
     info.struct_size = sizeof info - 4;
     EXPECT(fpng_codec_get(0, &info) == FPNG_ERR_STRUCT_VERSION);
+    /* A version-1 caller (40 bytes) gets the leading fields, nothing past them. */
+    memset(&info, 0x5a, sizeof info);
+    info.struct_size = offsetof(fpng_codec_info, is_standard);
+    EXPECT(info.struct_size == 40);
+    EXPECT(fpng_codec_find("RICE_1", &info) == FPNG_OK && strcmp(info.zcmptype, "RICE_1") == 0);
+    EXPECT(info.is_standard == 0x5a && info.strip_rows == 0x5a5a5a5au);
     info.struct_size = sizeof info;
+    EXPECT(fpng_codec_find("RICE_1", &info) == FPNG_OK && info.is_standard == 1);
     EXPECT(fpng_codec_get(n, &info) == FPNG_ERR_BAD_ARGUMENT);
     EXPECT(fpng_codec_get(-1, &info) == FPNG_ERR_BAD_ARGUMENT);
     EXPECT(fpng_codec_get(0, NULL) == FPNG_ERR_NULL_POINTER);
