@@ -558,8 +558,12 @@ mod tests {
                         .collect();
                 }
                 if codec.id() == "PLIO_1" {
-                    // PLIO_1 codes non-negative values below 2^24.
+                    // PLIO_1 codes non-negative values below 2^24: coded
+                    // zeros (the BZERO offset of unsigned types undone).
                     native = vec![0u8; native.len()];
+                    if element.flip_sign {
+                        flip_sign_bits(&mut native, size);
+                    }
                 }
                 let stream = encode_array(
                     codec.id(),

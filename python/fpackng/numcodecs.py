@@ -67,7 +67,7 @@ class FpackngCodec(_NumcodecsCodec):
 
 def _make(codec):
     return type(codec.name, (FpackngCodec,), {
-        "codec_id": codec.numcodecs_id, "zcmptype": codec.name,
+        "codec_id": codec.numcodecs_id, "zcmptype": codec.name, "__module__": __name__,
         "__doc__": f"fpack-ng's {codec.name} ({'FITS standard' if codec.standard else 'non-standard'}) "
                    f"for {', '.join(codec.dtypes)} arrays.",
     })

@@ -12,9 +12,11 @@ import fpackng
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = Path(os.environ.get("FPACKNG_CORPUS", REPO.parent / "shared" / "corpus"))
 
-# Corpus frames the astropy tests read and write: a few per codec, as
-# tests/astropy.rs uses (2-D uint16 frames; the JWST ramp for cube codecs).
-IMAGES = ["test/hst_stis_ocoa03q2q_raw.fits", "test/lco1m_sinistro_elp_fa05_amp3.fits"]
+# Corpus frames the astropy tests read and write, a few per codec (small
+# ones: every astropy line reads them, and the neural codecs decode slowly):
+# 2-D uint16 HST frames (4 images, 30x30 to 104x104, 62x44) and, for the
+# codecs that code cubes as a whole, the JWST ramp (6x2x128x128).
+IMAGES = ["test/hst_stis_ocoa03q2q_raw.fits", "test/hst_stis_o4sp040b0_raw_sci1.fits"]
 CUBE = "cubes/jwst_fgs_acq1_jw01019001001_uncal.fits"
 
 # FITS's BZERO convention: the value added to the coded (signed) integers.
@@ -38,7 +40,10 @@ def sample(dtype, shape, seed=0):
     top = 255 if dtype.itemsize == 1 else 4095
     grid = np.indices(shape).sum(axis=0)
     values = (grid * 7 % (top // 2) + rng.integers(0, top // 2, shape)).clip(0, top)
-    return (values.astype(np.int64) + BZERO.get(dtype.name, 0)).astype(np.uint64 if dtype.name == "uint64" else np.int64).astype(dtype)
+    bzero = BZERO.get(dtype.name, 0)
+    if bzero < 0:
+        return (values - 128).astype(dtype)
+    return values.astype(dtype) + dtype.type(bzero)
 
 
 @pytest.fixture(scope="session")

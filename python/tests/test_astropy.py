@@ -54,10 +54,11 @@ def packed(tmp_path_factory):
     out = []
     d = tmp_path_factory.mktemp("packed")
     for c in NEW:
-        for name in IMAGES + [CUBE]:
-            if cube_only(c) and name != CUBE:
-                continue
-            target = fpackng.compress_file(frame(name), d / f"{c.name}-{os.path.basename(name)}.fz", codec=c.name)
+        for name in [CUBE] if cube_only(c) else IMAGES:
+            # Tiles smaller than the images, so that sections cross tile edges.
+            tile = None if name == CUBE else (40, 33)
+            target = fpackng.compress_file(frame(name), d / f"{c.name}-{os.path.basename(name)}.fz",
+                                           codec=c.name, tile_shape=tile)
             with fits.open(target, disable_image_compression=True) as h:
                 types = {x.header.get("ZCMPTYPE") for x in h if x.header.get("ZIMAGE")}
             out += [(frame(name), target, t) for t in types]
