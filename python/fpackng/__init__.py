@@ -79,6 +79,9 @@ def codec(name):
     raise ValueError(f"unknown codec {name!r}; this build has {', '.join(c.name for c in codecs())}")
 
 
+_codec_named = codec  # for functions whose `codec` argument hides it
+
+
 def _params_list(params):
     if params is None:
         return []
@@ -176,7 +179,7 @@ def compress_file(source, target=None, codec="RICE_1", tile_shape=None, quantize
     """
     source = _path(source, "source")
     target = _path(target, "target") if target is not None else source.with_name(source.name + ".fz")
-    name = globals()["codec"](codec).name
+    name = _codec_named(codec).name
     fits_tile = None
     if tile_shape is not None:
         fits_tile = tuple(int(t) for t in reversed(tuple(tile_shape)))

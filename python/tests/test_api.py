@@ -144,3 +144,17 @@ def pixels(path):
         out.append(raw[at:at + size])
         at += (size + 2879) // 2880 * 2880
     return out
+
+
+def test_threads_code_concurrently_and_identically(writable_codecs):
+    """Calls from several Python threads at once (the GIL is released while
+    the library codes) give the same bytes as one after another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(c.name, sample(c.dtypes[0], (3, 64, 48), seed=i)) for i, c in enumerate(writable_codecs)]
+    alone = [fpackng.encode(a, name) for name, a in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda job: fpackng.encode(job[1], job[0]), jobs * 2))
+        decoded = list(pool.map(fpackng.decode, together))
+    assert together == alone * 2
+    assert all(np.array_equal(b, a) for b, (_, a) in zip(decoded, jobs * 2))
