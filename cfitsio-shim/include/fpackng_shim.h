@@ -1,7 +1,7 @@
 /*
  * fpackng_shim.h: the C API of libfpackng_shim.so, version 2.
  *
- * Version 2 adds whole arrays (fpng_encode_array, fpng_array_info,
+ * Version 2 adds whole arrays (fpng_encode_array, fpng_get_array_info,
  * fpng_decode_array, fpng_free), whole files (fpng_compress_file,
  * fpng_decompress_file) and, at the end of fpng_codec_info, is_standard and
  * the default strip; version-1 callers (struct_size 40) are still served.
@@ -148,7 +148,7 @@ typedef struct {
 } fpng_array_info;
 
 /* Reads (and checks) a stream's header. */
-int32_t fpng_array_info(const uint8_t *data, size_t size, fpng_array_info *info);
+int32_t fpng_get_array_info(const uint8_t *data, size_t size, fpng_array_info *info);
 /* Decodes a stream into pixels (exactly info.nbytes bytes). */
 int32_t fpng_decode_array(const uint8_t *data, size_t size,
                           void *pixels, size_t pixels_size);

@@ -579,7 +579,7 @@ pub unsafe extern "C" fn fpng_free(data: *mut u8, size: usize) {
 /// # Safety
 /// `data` is null or has `size` readable bytes; `info` is null or writable.
 #[no_mangle]
-pub unsafe extern "C" fn fpng_array_info(
+pub unsafe extern "C" fn fpng_get_array_info(
     data: *const u8,
     size: usize,
     info: *mut ArrayInfo,

@@ -123,7 +123,7 @@ _SIGNATURES = {
                            ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p),
                            ctypes.POINTER(ctypes.c_size_t)], ctypes.c_int32),
     "fpng_free": ([ctypes.c_void_p, ctypes.c_size_t], None),
-    "fpng_array_info": ([ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ArrayInfo)], ctypes.c_int32),
+    "fpng_get_array_info": ([ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ArrayInfo)], ctypes.c_int32),
     "fpng_decode_array": ([ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t], ctypes.c_int32),
     "fpng_compress_file": ([ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t),
                             ctypes.c_size_t, ctypes.c_double, ctypes.c_uint32], ctypes.c_int32),
@@ -253,7 +253,7 @@ def encode_array(zcmptype, dtype_code, shape, tile, params, address, nbytes):
 
 def array_info(address, nbytes):
     info = _new(ArrayInfo)
-    check(lib().fpng_array_info(address, nbytes, ctypes.byref(info)))
+    check(lib().fpng_get_array_info(address, nbytes, ctypes.byref(info)))
     return {
         "codec": info.zcmptype.decode(),
         "dtype": info.dtype.decode(),
