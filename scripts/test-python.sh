@@ -3,8 +3,8 @@
 # virtual environment per astropy line (6.0.x with numpy 1.26, 6.1.x, the
 # newest 7.x, the newest 8.x with zarr 3 and numcodecs), kept under
 # ~/.cache/fpack-ng/venvs and created only when missing, pip-installs the
-# wheel (dependencies allowed), checks that astropy and numpy kept their
-# versions, and runs pytest. Called by scripts/test.sh after cargo test,
+# wheel (dependencies allowed), checks that astropy, numpy, numcodecs and
+# zarr kept their versions, and runs pytest. Called by scripts/test.sh after cargo test,
 # whose build of libfpackng_shim.so and funpack-ng it reuses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +47,11 @@ for line in "${lines[@]}"; do
         # shellcheck disable=SC2086
         "$venv/bin/pip" install --quiet --cache-dir "$HOME/.cache/pip" $packages
     fi
-    versions='import astropy, numpy; print("astropy", astropy.__version__, "numpy", numpy.__version__)'
+    # The packages the wheel must leave alone: their versions before and after.
+    versions='import importlib.metadata as m
+for p in ("astropy", "numpy", "numcodecs", "zarr"):
+    try: print(p, m.version(p), end=" ")
+    except m.PackageNotFoundError: pass'
     before=$("$venv/bin/python" -c "$versions")
     "$venv/bin/pip" uninstall --quiet --yes fpack-ng fpackng-astropy >/dev/null 2>&1 || true
     "$venv/bin/pip" install --quiet --cache-dir "$HOME/.cache/pip" "$wheel"
