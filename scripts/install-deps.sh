@@ -14,8 +14,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-# wheel: the astropy-package test pip-installs cfitsio-shim/python into a fresh
-# venv offline (--no-build-isolation), which needs setuptools and wheel.
+# wheel: scripts/test-python.sh builds the Python package's wheel without
+# build isolation (no download), which needs setuptools and wheel.
 if ! python3 -c "import wheel" 2>/dev/null; then
     python3 -m pip install --quiet --cache-dir "$HOME/.cache/pip" wheel
 fi

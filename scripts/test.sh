@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (CI runs exactly this): install what the interop tests
-# compare against, check formatting, run every test of the workspace, then
-# clippy with warnings as errors.
+# compare against, check formatting, run every test of the workspace and
+# of the Python package, then clippy with warnings as errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fpack-ng/target}"
@@ -10,4 +10,7 @@ bash scripts/install-deps.sh
 # reused, so they add little), both failing the run.
 cargo fmt --all --check
 cargo test --workspace --no-fail-fast
+# The Python package (python/) in one venv per astropy line, with the
+# library and funpack-ng cargo test just built.
+bash scripts/test-python.sh
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -1,4 +1,5 @@
-//! The C API of include/fpackng_shim.h, version 1.
+//! The C API of include/fpackng_shim.h, version 2 (version 1's functions
+//! unchanged; `fpng_codec_info` grew at its end, and both sizes are served).
 //!
 //! Each function turns its C arguments into checked Rust values (null
 //! pointers, sizes, struct versions), calls the safe core, and returns an
@@ -17,7 +18,7 @@ use fpackng::tile::PixelType;
 use crate::core::{self, ShimError, TileJob};
 
 /// FPNG_API_VERSION.
-pub const API_VERSION: u32 = 1;
+pub const API_VERSION: u32 = 2;
 
 /// Mirrors `fpng_codec_info`.
 #[repr(C)]
@@ -31,7 +32,34 @@ pub struct CodecInfo {
     pub cfitsio_native: u8,
     pub heap_element: c_char,
     pub reserved: u8,
+    // Version 2 from here on.
+    pub is_standard: u8,
+    pub reserved2: [u8; 3],
+    pub strip_rows: u32,
+    pub strip_pixels: u32,
 }
+
+/// `sizeof(fpng_codec_info)` of API version 1 (the fields before
+/// `is_standard`), still accepted.
+const CODEC_INFO_V1_SIZE: usize = 40;
+
+/// Mirrors `fpng_array_info`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ArrayInfo {
+    pub struct_size: u32,
+    pub ndim: u32,
+    pub dtype: [c_char; 4],
+    pub zcmptype: [c_char; 24],
+    pub shape: [u64; 8],
+    pub tile: [u64; 8],
+    pub ntiles: u64,
+    pub nbytes: u64,
+}
+
+pub const FILE_OVERWRITE: u32 = 1;
+pub const FILE_DELETE_INPUT: u32 = 2;
+pub const FILE_NO_CHECKSUMS: u32 = 4;
 
 /// Mirrors `fpng_param`.
 #[repr(C)]
@@ -235,12 +263,13 @@ unsafe fn fill_info(codec: &dyn codec::Codec, info: *mut CodecInfo) -> Result<()
     // Safety: non-null and pointing to a CodecInfo by contract; read through
     // a raw pointer to check the size before the whole struct is used.
     let given = unsafe { std::ptr::addr_of!((*info).struct_size).read_unaligned() };
-    if given as usize != std::mem::size_of::<CodecInfo>() {
+    if given as usize != std::mem::size_of::<CodecInfo>() && given as usize != CODEC_INFO_V1_SIZE {
         return Err(ShimError::StructVersion(format!(
-            "fpng_codec_info.struct_size = {given}, this library's is {}",
+            "fpng_codec_info.struct_size = {given}, this library's is {} (or {CODEC_INFO_V1_SIZE}, version 1)",
             std::mem::size_of::<CodecInfo>()
         )));
     }
+    let (strip_rows, strip_pixels) = codec.default_strip().unwrap_or((0, 0));
     let mut out = CodecInfo {
         struct_size: given,
         api_version: API_VERSION,
@@ -250,10 +279,22 @@ unsafe fn fill_info(codec: &dyn codec::Codec, info: *mut CodecInfo) -> Result<()
         cfitsio_native: u8::from(core::is_cfitsio_native(codec.id())),
         heap_element: codec.heap_element() as c_char,
         reserved: 0,
+        is_standard: u8::from(codec.is_standard()),
+        reserved2: [0; 3],
+        strip_rows: u32::try_from(strip_rows).unwrap_or(u32::MAX),
+        strip_pixels: u32::try_from(strip_pixels).unwrap_or(u32::MAX),
     };
     str_to_fixed(codec.id(), &mut out.zcmptype, "ZCMPTYPE")?;
-    // Safety: `info` is a valid, writable CodecInfo (size checked above).
-    unsafe { info.write_unaligned(out) };
+    // Safety: `info` points to `given` writable bytes (one of the two struct
+    // sizes checked above, both at most size_of::<CodecInfo>()); a version-1
+    // caller gets the leading fields only.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            std::ptr::addr_of!(out).cast::<u8>(),
+            info.cast::<u8>(),
+            given as usize,
+        )
+    };
     Ok(())
 }
 
@@ -456,6 +497,8 @@ pub extern "C" fn fpng_strerror(code: i32) -> *const c_char {
         -8 => c"limit exceeded",
         -9 => c"internal error",
         -10 => c"struct_size does not match this library version",
+        -11 => c"file input/output error",
+        -12 => c"verification of the written file failed",
         _ => c"unknown error code",
     };
     s.as_ptr()
@@ -475,4 +518,184 @@ pub unsafe extern "C" fn fpng_last_error(buf: *mut c_char, capacity: usize) -> u
         }
     }
     message.len()
+}
+
+/// # Safety
+/// As the C contract of `fpng_encode_array`: every pointer is null or valid
+/// for the size given with it; `out` and `out_size` are writable.
+#[no_mangle]
+pub unsafe extern "C" fn fpng_encode_array(
+    zcmptype: *const c_char,
+    dtype: *const c_char,
+    shape: *const usize,
+    ndim: usize,
+    tile: *const usize,
+    params: *const Param,
+    nparams: usize,
+    pixels: *const c_void,
+    pixels_size: usize,
+    out: *mut *mut u8,
+    out_size: *mut usize,
+) -> i32 {
+    api_call(|| {
+        if out.is_null() || out_size.is_null() {
+            return Err(ShimError::NullPointer("out / out_size"));
+        }
+        // Safety (all): forwarded caller contract.
+        let name = unsafe { c_str(zcmptype, "zcmptype") }?;
+        let dtype = unsafe { c_str(dtype, "dtype") }?;
+        let (shape, params) = unsafe { tile_args(shape, ndim, params, nparams) }?;
+        let tile = if tile.is_null() {
+            None
+        } else {
+            Some(unsafe { slice(tile, ndim, "tile") }?.to_vec())
+        };
+        let input = unsafe { slice(pixels.cast::<u8>(), pixels_size, "pixels") }?;
+        let coded =
+            crate::array::encode_array(name, dtype, &shape, tile.as_deref(), &params, input)?;
+        let len = coded.len();
+        let coded = Box::into_raw(coded.into_boxed_slice());
+        // Safety: both non-null and writable by contract; the buffer is
+        // handed over and comes back through fpng_free.
+        unsafe {
+            out_size.write_unaligned(len);
+            out.write_unaligned(coded.cast::<u8>());
+        }
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `data`/`size` are exactly what `fpng_encode_array` returned (or null).
+#[no_mangle]
+pub unsafe extern "C" fn fpng_free(data: *mut u8, size: usize) {
+    if !data.is_null() {
+        // Safety: made by Box::into_raw of a boxed slice of `size` bytes in
+        // fpng_encode_array, and not freed before (caller's contract).
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, size)) });
+    }
+}
+
+/// # Safety
+/// `data` is null or has `size` readable bytes; `info` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fpng_get_array_info(
+    data: *const u8,
+    size: usize,
+    info: *mut ArrayInfo,
+) -> i32 {
+    api_call(|| {
+        if info.is_null() {
+            return Err(ShimError::NullPointer("info"));
+        }
+        // Safety: non-null and pointing to an ArrayInfo by contract.
+        let given = unsafe { std::ptr::addr_of!((*info).struct_size).read_unaligned() };
+        if given as usize != std::mem::size_of::<ArrayInfo>() {
+            return Err(ShimError::StructVersion(format!(
+                "fpng_array_info.struct_size = {given}, this library's is {}",
+                std::mem::size_of::<ArrayInfo>()
+            )));
+        }
+        // Safety: forwarded caller contract.
+        let stream = unsafe { slice(data, size, "data") }?;
+        let header = crate::array::read_header(stream)?;
+        let mut out = ArrayInfo {
+            struct_size: given,
+            ndim: header.shape.len() as u32,
+            dtype: [0; 4],
+            zcmptype: [0; 24],
+            shape: [0; 8],
+            tile: [0; 8],
+            ntiles: header.tile_sizes.len() as u64,
+            nbytes: header.nbytes() as u64,
+        };
+        str_to_fixed(header.element.code, &mut out.dtype, "dtype")?;
+        str_to_fixed(&header.zcmptype, &mut out.zcmptype, "ZCMPTYPE")
+            .map_err(|_| ShimError::Corrupt("ZCMPTYPE too long".into()))?;
+        for (i, (&n, &t)) in header.shape.iter().zip(&header.tile).enumerate() {
+            out.shape[i] = n as u64;
+            out.tile[i] = t as u64;
+        }
+        // Safety: non-null, writable, size checked above.
+        unsafe { info.write_unaligned(out) };
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `data` has `size` readable bytes, `pixels` has `pixels_size` writable ones.
+#[no_mangle]
+pub unsafe extern "C" fn fpng_decode_array(
+    data: *const u8,
+    size: usize,
+    pixels: *mut c_void,
+    pixels_size: usize,
+) -> i32 {
+    api_call(|| {
+        // Safety (both): forwarded caller contract.
+        let stream = unsafe { slice(data, size, "data") }?;
+        let out = unsafe { slice_mut(pixels.cast::<u8>(), pixels_size, "pixels") }?;
+        crate::array::decode_array(stream, out)
+    })
+}
+
+fn file_options(flags: u32) -> Result<crate::files::FileOptions, ShimError> {
+    if flags & !(FILE_OVERWRITE | FILE_DELETE_INPUT | FILE_NO_CHECKSUMS) != 0 {
+        return Err(ShimError::BadArgument(format!("unknown flags {flags:#x}")));
+    }
+    Ok(crate::files::FileOptions {
+        overwrite: flags & FILE_OVERWRITE != 0,
+        delete_input: flags & FILE_DELETE_INPUT != 0,
+        no_checksums: flags & FILE_NO_CHECKSUMS != 0,
+    })
+}
+
+/// # Safety
+/// Strings are null or NUL-terminated; `tile` is null or has `ntile` elements.
+#[no_mangle]
+pub unsafe extern "C" fn fpng_compress_file(
+    input: *const c_char,
+    output: *const c_char,
+    zcmptype: *const c_char,
+    tile: *const usize,
+    ntile: usize,
+    quantize_level: f64,
+    flags: u32,
+) -> i32 {
+    api_call(|| {
+        // Safety (all): forwarded caller contract.
+        let input = unsafe { c_str(input, "input") }?;
+        let output = unsafe { c_str(output, "output") }?;
+        let name = unsafe { c_str(zcmptype, "zcmptype") }?;
+        let tile = if ntile == 0 {
+            None
+        } else {
+            Some(unsafe { slice(tile, ntile, "tile") }?.to_vec())
+        };
+        let quantize = (quantize_level != 0.0).then_some(quantize_level as f32);
+        crate::files::compress(
+            input.as_ref(),
+            output.as_ref(),
+            name,
+            tile,
+            quantize,
+            &file_options(flags)?,
+        )
+    })
+}
+
+/// # Safety
+/// Strings are null or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn fpng_decompress_file(
+    input: *const c_char,
+    output: *const c_char,
+    flags: u32,
+) -> i32 {
+    api_call(|| {
+        // Safety (both): forwarded caller contract.
+        let input = unsafe { c_str(input, "input") }?;
+        let output = unsafe { c_str(output, "output") }?;
+        crate::files::decompress(input.as_ref(), output.as_ref(), &file_options(flags)?)
+    })
 }

@@ -47,12 +47,19 @@ pub enum ShimError {
     BadArgument(String),
     UnknownCodec(String),
     Unsupported(String),
-    BufferSize { needed: usize, given: usize },
+    BufferSize {
+        needed: usize,
+        given: usize,
+    },
     Corrupt(String),
     BadParameter(String),
     Limit(String),
     Internal(String),
     StructVersion(String),
+    /// Reading or writing a file failed (the C API's file functions).
+    Io(String),
+    /// A written file did not read back as the source: nothing was replaced.
+    Verification(String),
 }
 
 impl ShimError {
@@ -69,6 +76,8 @@ impl ShimError {
             ShimError::Limit(_) => -8,
             ShimError::Internal(_) => -9,
             ShimError::StructVersion(_) => -10,
+            ShimError::Io(_) => -11,
+            ShimError::Verification(_) => -12,
         }
     }
 }
@@ -97,6 +106,7 @@ impl std::fmt::Display for ShimError {
             ShimError::Limit(m) => write!(f, "limit exceeded: {m}"),
             ShimError::Internal(m) => write!(f, "internal error: {m}"),
             ShimError::StructVersion(m) => write!(f, "struct version mismatch: {m}"),
+            ShimError::Io(m) | ShimError::Verification(m) => write!(f, "{m}"),
         }
     }
 }

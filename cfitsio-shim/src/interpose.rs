@@ -636,7 +636,7 @@ pub unsafe extern "C" fn imcomp_compress_tile(
         .filter(|s| unsafe { still_names(fptr, s) })
     {
         let message = format!(
-            "cfitsio cannot write {} tiles; write with fpack-ng (or astropy with fpackng_astropy)",
+            "cfitsio cannot write {} tiles; write with fpack-ng (or astropy with the fpack-ng Python package)",
             state.codec.id()
         );
         // Safety: forwarded contract.

@@ -4,6 +4,7 @@
  * buffers, wrong sizes and struct versions, damaged tiles). Prints "ok"
  * and exits 0 when every call returned what it should. */
 #include "fpackng_shim.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,29 @@ static void check_codec(const char *name) {
     free(coded);
 }
 
+/* Version 2's arrays: a uint16 array through RICE_1 and back, its info,
+ * and a damaged stream refused. */
+static void check_arrays(void) {
+    uint16_t pixels[5][7], back[5][7];
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 7; j++) pixels[i][j] = (uint16_t)(60000 + i * 100 + j);
+    size_t shape[2] = {5, 7}, tile[2] = {2, 0}, size = 0;
+    uint8_t *stream = NULL;
+    EXPECT(fpng_encode_array("RICE_1", "u2", shape, 2, tile, NULL, 0, pixels, sizeof pixels, &stream, &size) == FPNG_OK);
+    fpng_array_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    EXPECT(fpng_get_array_info(stream, size, &info) == FPNG_OK);
+    EXPECT(info.ndim == 2 && info.shape[0] == 5 && info.shape[1] == 7 && info.tile[0] == 2 && info.tile[1] == 7);
+    EXPECT(info.ntiles == 3 && info.nbytes == sizeof pixels && strcmp(info.dtype, "u2") == 0);
+    EXPECT(fpng_decode_array(stream, size, back, sizeof back) == FPNG_OK && memcmp(pixels, back, sizeof back) == 0);
+    EXPECT(fpng_decode_array(stream, size, back, sizeof back - 2) == FPNG_ERR_BUFFER_SIZE);
+    stream[size / 2] ^= 0x40;
+    EXPECT(fpng_decode_array(stream, size, back, sizeof back) == FPNG_ERR_CORRUPT);
+    EXPECT(fpng_encode_array("RICE_1", "f4", shape, 2, NULL, NULL, 0, pixels, sizeof pixels, &stream, &size) == FPNG_ERR_UNSUPPORTED);
+    fpng_free(stream, size);
+}
+
 int main(int argc, char **argv) {
     EXPECT(fpng_api_version() == FPNG_API_VERSION);
     int n = fpng_codec_count();
@@ -102,7 +126,14 @@ int main(int argc, char **argv) {
     fpng_codec_info info;
     info.struct_size = sizeof info - 4;
     EXPECT(fpng_codec_get(0, &info) == FPNG_ERR_STRUCT_VERSION);
+    /* A version-1 caller (40 bytes) gets the leading fields, nothing past them. */
+    memset(&info, 0x5a, sizeof info);
+    info.struct_size = offsetof(fpng_codec_info, is_standard);
+    EXPECT(info.struct_size == 40);
+    EXPECT(fpng_codec_find("RICE_1", &info) == FPNG_OK && strcmp(info.zcmptype, "RICE_1") == 0);
+    EXPECT(info.is_standard == 0x5a && info.strip_rows == 0x5a5a5a5au);
     info.struct_size = sizeof info;
+    EXPECT(fpng_codec_find("RICE_1", &info) == FPNG_OK && info.is_standard == 1);
     EXPECT(fpng_codec_get(n, &info) == FPNG_ERR_BAD_ARGUMENT);
     EXPECT(fpng_codec_get(-1, &info) == FPNG_ERR_BAD_ARGUMENT);
     EXPECT(fpng_codec_get(0, NULL) == FPNG_ERR_NULL_POINTER);
@@ -111,6 +142,7 @@ int main(int argc, char **argv) {
     EXPECT(fpng_codec_find("\xff\xfe", &info) == FPNG_ERR_BAD_ARGUMENT);
     EXPECT(fpng_strerror(FPNG_ERR_CORRUPT) != NULL && fpng_strerror(12345) != NULL);
     EXPECT(fpng_last_error(NULL, 0) > 0);
+    check_arrays();
     for (int i = 1; i < argc; i++) check_codec(argv[i]);
     if (failures) {
         fprintf(stderr, "%d failures\n", failures);

@@ -17,11 +17,6 @@ use fpackng::Limits;
 /// over: add a codec here when it lands in the registry.
 pub const NEW_CODECS: &[&str] = &["JXL_1", "IDF_1", "PCNN_1", "CUBE_1"];
 
-/// Frames astropy writes with each new codec in tests/astropy.rs (indices
-/// into `frames(codec)`; writing goes through the encoder, the slow
-/// direction of IDF_1).
-pub const WRITE_FRAMES: &[usize] = &[0, 2];
-
 /// A corpus file (relative to the corpus directory) and a tile shape.
 pub type Frame = (&'static str, &'static [usize]);
 

@@ -1,16 +1,19 @@
-"""Start-up hook: run by fpackng_astropy.pth in every Python process.
+"""Start-up hook of the fpack-ng package, run by fpackng.pth in every Python
+process: registers fpack-ng's codecs with astropy.io.fits as soon as that
+is imported, so that users import nothing.
 
-It must cost nothing and import nothing heavy: it only puts a finder at the
-front of sys.meta_path that waits for ``astropy.io.fits.hdu.compressed``.
-When that module is imported, the finder lets the normal machinery find it,
-wraps its loader so that the codecs are registered right after the module
-has run, and then steps aside for good. Nothing here may raise: a broken
+It must cost nothing and import nothing heavy (not even fpackng): it only
+puts a finder at the front of sys.meta_path that waits for
+``astropy.io.fits``. When that package is imported, the finder lets the
+normal machinery find it, wraps its loader so that the codecs are
+registered right after the package has run (by then its compressed-image
+modules are loaded), and steps aside. Nothing here may raise: a broken
 hook must never break Python start-up or an astropy import.
 """
 
 import sys
 
-TARGET = "astropy.io.fits.hdu.compressed"
+TARGET = "astropy.io.fits"
 
 
 class _RegisterAfterImport:
@@ -43,18 +46,18 @@ class _RegisterAfterImport:
 
 
 def _register_quietly():
-    import warnings
-
     try:
-        from ._register import register_automatically
+        from fpackng._astropy import register
 
-        register_automatically()
-    except Exception as error:  # pragma: no cover - reported, not raised
-        warnings.warn(f"fpackng_astropy: codecs not registered: {error}", stacklevel=2)
+        register()
+    except Exception as error:  # reported, never raised
+        import warnings
+
+        warnings.warn(f"fpackng: codecs not registered with astropy: {error}", stacklevel=2)
 
 
 def install():
-    """Register now if astropy's module is loaded, else wait for it."""
+    """Register now if astropy.io.fits is loaded, else wait for it."""
     try:
         if TARGET in sys.modules:
             _register_quietly()

@@ -1,0 +1,149 @@
+"""astropy.io.fits reads and writes fpack-ng's non-standard codecs, with no
+import of fpackng: the start-up hook registers them (run in every astropy
+venv of scripts/test-python.sh: 6.0, 6.1, newest 7.x, newest 8.x)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import warnings
+
+import numpy as np
+import astropy
+import pytest
+from astropy.io import fits
+
+import fpackng
+from conftest import CUBE, IMAGES, frame
+from test_api import cube_only
+
+NEW = [c for c in fpackng.codecs() if not c.standard]
+
+
+def images(path, **kw):
+    hdul = fits.open(path, **kw)
+    return hdul, [h for h in hdul if h.is_image and h.data is not None and h.data.size]
+
+
+def assert_same_images(original, other):
+    for kw in ({"do_not_scale_image_data": True}, {}):
+        ha, a = images(original, **kw)
+        hb, b = images(other, **kw)
+        with ha, hb:
+            assert len(a) == len(b) > 0, (original, other)
+            for x, y in zip(a, b):
+                assert x.data.shape == y.data.shape and x.data.dtype.newbyteorder("=") == y.data.dtype.newbyteorder("=")
+                assert np.array_equal(x.data, y.data), other
+
+
+def test_hook_registers_at_astropy_import():
+    code = ("import sys; assert 'fpackng' not in sys.modules and 'astropy' not in sys.modules\n"
+            "from astropy.io import fits\n"
+            "from astropy.io.fits.hdu.compressed import _tiled_compression as t\n"
+            "print(' '.join(sorted(t.ALGORITHMS)))")
+    out = subprocess.run([sys.executable, "-W", "error:fpackng", "-c", code], check=True,
+                         capture_output=True, text=True).stdout.split()
+    assert NEW and all(c.name in out for c in NEW), out
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    """Files written by fpack-ng (the library's compress_file) from corpus
+    frames with each non-standard codec: [(original, packed, ZCMPTYPE)]."""
+    out = []
+    d = tmp_path_factory.mktemp("packed")
+    for c in NEW:
+        for name in [CUBE] if cube_only(c) else IMAGES:
+            # Tiles smaller than the images, so that sections cross tile edges.
+            tile = None if name == CUBE else (40, 33)
+            target = fpackng.compress_file(frame(name), d / f"{c.name}-{os.path.basename(name)}.fz",
+                                           codec=c.name, tile_shape=tile)
+            with fits.open(target, disable_image_compression=True) as h:
+                types = {x.header.get("ZCMPTYPE") for x in h if x.header.get("ZIMAGE")}
+            out += [(frame(name), target, t) for t in types]
+    return out
+
+
+def test_reads_every_codec_identically_with_sections(packed):
+    seen = {t for _, _, t in packed}
+    assert {c.name for c in NEW} <= seen, seen
+    for original, target, _ in packed:
+        assert_same_images(original, target)
+        ha, a = images(original, do_not_scale_image_data=True)
+        hb, b = images(target, do_not_scale_image_data=True)
+        with ha, hb:
+            for x, y in zip(a, b):
+                assert isinstance(y, fits.CompImageHDU)
+                shape = x.data.shape
+                for sl in [tuple(slice(n // 4, n - n // 3) for n in shape),
+                           tuple(slice(1, n, 3) for n in shape),
+                           (min(5, shape[0] - 1),) + tuple(slice(3, 9) for _ in shape[1:])]:
+                    assert np.array_equal(x.data[sl], y.section[sl]), (target, sl)
+
+
+@pytest.mark.parametrize("codec", [c.name for c in NEW if c.can_encode and "uint16" in c.dtypes])
+def test_writes_through_compimagehdu(codec, tmp_path):
+    c = fpackng.codec(codec)
+    name, tile = (CUBE, (6, 2, 32, 128)) if cube_only(c) else (IMAGES[0], (33, 40))
+    _, originals = images(frame(name))
+    written = tmp_path / f"astropy-{codec}.fits.fz"
+    hdus = [fits.PrimaryHDU()] + [fits.CompImageHDU(x.data, x.header, compression_type=codec, tile_shape=tile)
+                                  for x in originals]
+    fits.HDUList(hdus).writeto(written)
+    assert f"ZCMPTYPE= '{codec}".encode() in written.read_bytes()
+    assert_same_images(frame(name), written)                       # astropy reads its own file
+    restored = fpackng.decompress_file(written, tmp_path / "restored.fits")   # funpack-ng's library
+    assert_same_images(frame(name), restored)
+    binary = os.environ.get("FUNPACK_NG")
+    if binary:                                                     # and its command line
+        subprocess.run([binary, "-O", str(tmp_path / "cli.fits"), str(written)], check=True)
+        assert_same_images(frame(name), tmp_path / "cli.fits")
+    # Debian's funpack (libcfitsio) with the library of the wheel preloaded,
+    # wherever it reads this astropy's RICE_1 file written the same way (it
+    # does not read astropy 6.x's: "Extension doesn't start with XTENSION").
+    funpack = shutil.which("funpack")
+    assert funpack, "Debian's funpack is missing (scripts/install-deps.sh installs it)"
+    control = tmp_path / "rice.fits.fz"
+    fits.HDUList([fits.PrimaryHDU()] + [fits.CompImageHDU(x.data, x.header, compression_type="RICE_1", tile_shape=tile)
+                                        for x in originals]).writeto(control)
+    if subprocess.run([funpack, "-O", str(tmp_path / "control.fits"), str(control)], capture_output=True).returncode == 0:
+        subprocess.run([funpack, "-O", str(tmp_path / "debian.fits"), str(written)], check=True,
+                       env={**os.environ, "LD_PRELOAD": str(fpackng._lib.library_path())})
+        assert_same_images(frame(name), tmp_path / "debian.fits")
+    else:
+        print(f"Debian funpack does not read astropy {astropy.__version__}'s RICE_1 either: not compared")
+    # A pixel type the codec cannot code: a clear error, not a silent RICE_1.
+    with pytest.raises((ValueError, fpackng.FpackngError), match=codec):
+        fits.CompImageHDU(np.zeros((8, 8), np.float64), compression_type=codec,
+                          quantize_level=0).writeto(tmp_path / "bad.fz")
+
+
+def test_a_renamed_astropy_name_warns_once_and_import_works(tmp_path):
+    """Simulates a future astropy: without the start-up hook (-S), remove a
+    name the plugin needs, then register: one warning naming it, nothing
+    registered, and astropy's own error for the file."""
+    target = fpackng.compress_file(frame(IMAGES[0]), tmp_path / "x.fz", codec=next(c for c in NEW if not cube_only(c)).name)
+    code = f"""
+import sys, warnings
+sys.path.append({sysconfig.get_paths()["purelib"]!r}); sys.path.append({sysconfig.get_paths()["platlib"]!r})
+from astropy.io import fits
+from astropy.io.fits.hdu.compressed import _tiled_compression as t
+kept = t._update_tile_settings
+del t._update_tile_settings
+import fpackng
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    assert fpackng.register_astropy() == []
+t._update_tile_settings = kept
+assert len(caught) == 1 and "_update_tile_settings" in str(caught[0].message), [str(w.message) for w in caught]
+try:
+    fits.open({str(target)!r})[1].data
+except (ValueError, TypeError) as e:
+    print("astropy refused:", e)
+else:
+    raise SystemExit("read without the plugin")
+"""
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "astropy refused" in result.stdout
