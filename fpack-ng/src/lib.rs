@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use fpackng::codec::cube::Predictor;
-use fpackng::codec::EncodeOptions;
+use fpackng::codec::{CodecContext, EncodeOptions};
 use fpackng::pack::file::{for_each_raw_hdu, write_atomically, InputAfter, WriteMode};
 use fpackng::pack::list::{compare_algorithms, list};
 use fpackng::pack::{
@@ -157,22 +157,22 @@ fn compress_options(p: &Parsed) -> Result<CompressOptions> {
     let mut codec = EncodeOptions::default();
     for (flag, value) in &p.flags {
         match flag.as_str() {
-            "-r" => o.algorithm = "RICE_1".into(),
-            "-h" => o.algorithm = "HCOMPRESS_1".into(),
-            "-g" | "-g1" => o.algorithm = "GZIP_1".into(),
-            "-g2" => o.algorithm = "GZIP_2".into(),
-            "-p" => o.algorithm = "PLIO_1".into(),
-            "-d" => o.algorithm = "NOCOMPRESS".into(),
-            "--jxl" => o.algorithm = "JXL_1".into(),
-            "--mix" => o.algorithm = fpackng::codec::mixpred::NAME.into(),
+            "-r" => o.algorithm = codec_named("rice")?,
+            "-h" => o.algorithm = codec_named("hcompress")?,
+            "-g" | "-g1" => o.algorithm = codec_named("gzip")?,
+            "-g2" => o.algorithm = codec_named("gzip2")?,
+            "-p" => o.algorithm = codec_named("plio")?,
+            "-d" => o.algorithm = codec_named("nocompress")?,
+            "--jxl" => o.algorithm = codec_named("jxl")?,
+            "--mix" => o.algorithm = codec_named("mixpred")?,
             "--codec" => {
                 o.algorithm = fpackng::archive::resolve_algorithm(value.as_deref().unwrap_or(""))?
             }
             "-n" => {
                 let v = value.as_deref().unwrap_or("");
                 match v.to_ascii_lowercase().as_str() {
-                    "idf" => o.algorithm = "IDF_1".into(),
-                    "pixelcnn" | "pcnn" => o.algorithm = "PCNN_1".into(),
+                    "idf" => o.algorithm = codec_named("idf")?,
+                    "pixelcnn" | "pcnn" => o.algorithm = codec_named("pcnn")?,
                     _ if v.parse::<f64>().is_ok() => bail!(
                         "-n {v}: fpack's lossy noise rescaling (-n NOISE) is not supported; -n takes a neural codec: idf or pixelcnn"
                     ),
@@ -200,7 +200,7 @@ fn compress_options(p: &Parsed) -> Result<CompressOptions> {
                 let n = v.parse::<usize>().map_err(|_| {
                     anyhow!("--pcnn-batch needs a number of pixels (0: whole rows), not '{v}'")
                 })?;
-                fpackng::neural::pcnn::coder::set_encoder_batch(n);
+                o.context.pcnn_batch = n;
             }
             "--jxl-effort" => {
                 let v = value.as_deref().unwrap_or("");
@@ -251,7 +251,13 @@ fn compress_options(p: &Parsed) -> Result<CompressOptions> {
     }
     o.codec = codec;
     o.report_cube_saving = p.has("-v");
+    o.context.engine = engine_for(p)?;
     Ok(o)
+}
+
+/// The ZCMPTYPE of the codec a flag stands for, by its short name.
+fn codec_named(name: &str) -> Result<String> {
+    Ok(fpackng::archive::resolve_algorithm(name)?)
 }
 
 fn print_report(
@@ -318,7 +324,7 @@ fn read_stdin() -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-fn list_files(p: &Parsed) -> i32 {
+fn list_files(p: &Parsed, context: &CodecContext) -> i32 {
     let mut status = EXIT_OK;
     for f in &p.files {
         let stdin;
@@ -338,7 +344,7 @@ fn list_files(p: &Parsed) -> i32 {
                 std::fs::metadata(f).map(|m| m.len()).unwrap_or(0),
             )
         };
-        match list(input, Default::default()) {
+        match list(input, Default::default(), context) {
             Ok(entries) => {
                 println!("# {f} ({size} bytes)");
                 for e in entries {
@@ -419,10 +425,6 @@ fn guarded(file: &str, work: impl FnOnce() -> Result<()>) -> Result<()> {
     }
 }
 
-fn is_lossy(o: &CompressOptions) -> bool {
-    o.quantize.is_some() || (o.algorithm == "HCOMPRESS_1" && o.codec.hcompress_scale != 0.0)
-}
-
 /// Parse the command line and answer --help and --version. `Err` carries
 /// the exit status when there is nothing more to do.
 fn start(
@@ -451,7 +453,7 @@ fn start(
 /// Checks both tools make before touching any file.
 fn common_setup(parsed: &Parsed) -> Result<()> {
     set_threads(parsed)?;
-    set_device(parsed)?;
+    engine_for(parsed)?;
     for (flag, value) in &parsed.flags {
         if flag == "--model" {
             fpackng::neural::load_model_file(std::path::Path::new(value.as_deref().unwrap_or("")))?;
@@ -469,15 +471,14 @@ fn common_setup(parsed: &Parsed) -> Result<()> {
 /// `--device auto|cpu|cuda`: the engine of the neural codecs. `auto` takes
 /// the GPU when this build has the `tch` feature and libtorch sees a CUDA
 /// device, else the CPU; every engine computes the same numbers.
-fn set_device(parsed: &Parsed) -> Result<()> {
+fn engine_for(parsed: &Parsed) -> Result<&'static dyn fpackng::neural::Engine> {
     let v = parsed.value("--device").unwrap_or("auto");
-    match v {
-        "cpu" => fpackng::neural::set_engine(&fpackng::neural::Cpu),
-        "cuda" => fpackng::neural::set_engine(cuda_engine()?),
-        "auto" => fpackng::neural::set_engine(auto_engine()),
+    Ok(match v {
+        "cpu" => &fpackng::neural::Cpu,
+        "cuda" => cuda_engine()?,
+        "auto" => auto_engine(),
         _ => bail!("--device takes auto, cpu or cuda, not '{v}'"),
-    }
-    Ok(())
+    })
 }
 
 #[cfg(feature = "tch")]
@@ -565,7 +566,7 @@ pub fn fpack_main(args: Vec<String>) -> i32 {
     let setup = (|| -> Result<CompressOptions> {
         common_setup(&parsed)?;
         let o = compress_options(&parsed)?;
-        if is_lossy(&o) && (parsed.has("-D") || parsed.has("-F")) && !parsed.has("-Y") {
+        if o.is_lossy() && (parsed.has("-D") || parsed.has("-F")) && !parsed.has("-Y") {
             bail!("lossy compression with -D or -F would destroy the original pixels: add -Y to confirm");
         }
         Ok(o)
@@ -578,7 +579,7 @@ pub fn fpack_main(args: Vec<String>) -> i32 {
         }
     };
     if parsed.has("-L") {
-        return list_files(&parsed);
+        return list_files(&parsed, &opts.context);
     }
     if parsed.has("-T") {
         return test_files(&parsed, &opts);
@@ -665,8 +666,13 @@ fn fpack_one(f: &str, p: &Parsed, opts: &CompressOptions) -> Result<()> {
             // compress_stream checks every tile, table and header in memory;
             // lossy Hcompress has no tile-level equality and is decoded again.
             let report = compress_stream(input, &mut *buf, opts)?;
-            if !report.lossless() && opts.algorithm == "HCOMPRESS_1" {
-                fpackng::pack::verify_compressed(input, Input::Bytes(buf), opts.limits)?;
+            if report.has_lossy_codec() {
+                fpackng::pack::verify_compressed(
+                    input,
+                    Input::Bytes(buf),
+                    opts.limits,
+                    &opts.context,
+                )?;
             }
             Ok(report)
         });
@@ -699,6 +705,10 @@ pub fn funpack_main(args: Vec<String>) -> i32 {
             hdus: parsed.value("-E").map(HduSelector::parse_list),
             checksums: !parsed.has("-C"),
             verify_checksums: !parsed.has("--no-verify-checksums"),
+            context: CodecContext {
+                engine: engine_for(&parsed)?,
+                ..Default::default()
+            },
             ..Default::default()
         })
     })();
@@ -710,7 +720,7 @@ pub fn funpack_main(args: Vec<String>) -> i32 {
         }
     };
     if parsed.has("-L") {
-        return list_files(&parsed);
+        return list_files(&parsed, &opts.context);
     }
     each_file("funpack-ng", &parsed.files, |f| {
         funpack_one(f, &parsed, &opts)

@@ -104,7 +104,6 @@ fn setup(p: &Parsed) -> Result<(JobOptions, Vec<Source>)> {
     let to = p
         .value("--to")
         .ok_or_else(|| anyhow!("--to ALG is required (see --help)"))?;
-    crate::set_device(p)?;
     let mut compress = crate::compress_options(p)?;
     compress.algorithm = archive::resolve_algorithm(to)?;
     let threads = match number(p, "--threads")? {
