@@ -10,4 +10,7 @@ bash scripts/install-deps.sh
 # reused, so they add little), both failing the run.
 cargo fmt --all --check
 cargo test --workspace --no-fail-fast
+# The toy codec (src/codec/toy.rs) through the whole command line: proves a
+# codec needs nothing outside its module and its registry line.
+cargo test -p fpack-ng --features test-codec --test toy_codec
 cargo clippy --workspace --all-targets --quiet -- -D warnings

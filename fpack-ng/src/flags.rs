@@ -61,7 +61,7 @@ pub const FPACK_FLAGS: &[Flag] = &[
     flag("-Y", None, "Confirm -F or -D when the compression is lossy (required then)."),
     flag("-O", Some("FILE"), "Output file name (a single input file only)."),
     flag("-S", None, "Write the compressed file to standard output."),
-    flag("-L", None, "List the HDUs of each file; files are not changed."),
+    flag("-L", None, "List the HDUs of each file; files are not changed. Without files, list the compression algorithms of this build (ZCMPTYPE, names for --codec, standard or new)."),
     flag("-C", None, "Do not write CHECKSUM and DATASUM keywords."),
     flag("-H", None, "Show this help."),
     flag("-V", None, "Show the version."),

@@ -360,6 +360,25 @@ fn list_files(p: &Parsed, context: &CodecContext) -> i32 {
     status
 }
 
+/// `-L` without files: the algorithms of this build, from the registry.
+fn codec_list() -> String {
+    let mut s = String::from("ZCMPTYPE      names for --codec     kind       description\n");
+    for c in fpackng::codec::REGISTRY {
+        let kind = match (c.is_standard(), c.can_encode()) {
+            (_, false) => "read-only",
+            (true, true) => "standard",
+            (false, true) => "new",
+        };
+        s.push_str(&format!(
+            "{:<13} {:<21} {kind:<10} {}\n",
+            c.id(),
+            c.short_names().join(","),
+            c.description()
+        ));
+    }
+    s
+}
+
 fn test_files(p: &Parsed, opts: &CompressOptions) -> i32 {
     let mut status = EXIT_OK;
     let mut report = String::new();
@@ -563,6 +582,10 @@ pub fn fpack_main(args: Vec<String>) -> i32 {
         Ok(p) => p,
         Err(status) => return status,
     };
+    if parsed.has("-L") && parsed.files.is_empty() {
+        print!("{}", codec_list());
+        return EXIT_OK;
+    }
     let setup = (|| -> Result<CompressOptions> {
         common_setup(&parsed)?;
         let o = compress_options(&parsed)?;

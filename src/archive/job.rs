@@ -581,7 +581,7 @@ impl Worker<'_> {
                     limits,
                     &self.opts.compress.context,
                 )
-                    .map_err(|e| e.with_file(&task.input))
+                .map_err(|e| e.with_file(&task.input))
             },
         )?;
         if self.opts.delete_originals && !in_place {

@@ -503,11 +503,11 @@ pub fn find(zcmptype: &str) -> Option<&'static dyn Codec> {
 /// Case-insensitive.
 pub fn find_by_name(name: &str) -> Option<&'static dyn Codec> {
     let typed = name.trim();
-    if let Some(c) = REGISTRY
-        .iter()
-        .copied()
-        .find(|c| c.short_names().iter().any(|s| s.eq_ignore_ascii_case(typed)))
-    {
+    if let Some(c) = REGISTRY.iter().copied().find(|c| {
+        c.short_names()
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(typed))
+    }) {
         return Some(c);
     }
     let upper = typed.to_ascii_uppercase().replace('-', "_");

@@ -8,10 +8,12 @@
 //! test would fail until someone edited code outside this file.
 //!
 //! The stream (version 1, ZNAME1 = 'TOYVER'): the byte 1, the CRC-32 of the
-//! tile's big-endian pixel bytes (little-endian u32), then those bytes with
-//! each replaced by its difference from the one before (mod 256). Any pixel
-//! type is coded; decoding checks the length and the CRC, so damaged data is
-//! an error, never wrong pixels.
+//! tile's big-endian pixel bytes (little-endian u32), then those bytes, each
+//! replaced by its difference (mod 256) from the same byte of the pixel
+//! before, with runs of zeros written as a 0 and the run length (1..=255).
+//! Smooth images shrink, so `recompress` (which keeps only smaller files)
+//! has something to do. Any pixel type is coded; decoding checks the length
+//! and the CRC, so damaged data is an error, never wrong pixels.
 
 use super::{Codec, EncodeOptions, ParamValue, Params, TileSpec};
 use crate::error::CodecError;
@@ -61,13 +63,29 @@ impl Codec for Toy {
     fn encode(&self, pixels: &Pixels, spec: &TileSpec) -> Result<Vec<u8>, CodecError> {
         check_version(spec.params)?;
         let bytes = pixels.to_be_bytes();
+        let lane = pixels.pixel_type().size();
         let mut out = Vec::with_capacity(HEADER_LEN + bytes.len());
         out.push(VERSION as u8);
         out.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
-        let mut previous = 0u8;
-        for &b in &bytes {
-            out.push(b.wrapping_sub(previous));
-            previous = b;
+        let mut zeros = 0u8;
+        for (i, &b) in bytes.iter().enumerate() {
+            let d = b.wrapping_sub(if i >= lane { bytes[i - lane] } else { 0 });
+            if d == 0 {
+                zeros += 1;
+                if zeros == u8::MAX {
+                    out.extend_from_slice(&[0, zeros]);
+                    zeros = 0;
+                }
+                continue;
+            }
+            if zeros > 0 {
+                out.extend_from_slice(&[0, zeros]);
+                zeros = 0;
+            }
+            out.push(d);
+        }
+        if zeros > 0 {
+            out.extend_from_slice(&[0, zeros]);
         }
         Ok(out)
     }
@@ -87,18 +105,36 @@ impl Codec for Toy {
                 bytes[0]
             )));
         }
-        let body = &bytes[HEADER_LEN..];
-        if body.len() != expected {
+        let lane = spec.pixel_type.size();
+        let mut raw: Vec<u8> = Vec::with_capacity(expected);
+        let mut body = bytes[HEADER_LEN..].iter();
+        let too_long =
+            || CodecError::Corrupt(format!("TOY_1 tile holds more than {expected} bytes"));
+        while let Some(&d) = body.next() {
+            let (value, count) = match d {
+                0 => match body.next() {
+                    Some(&n) if n > 0 => (0, usize::from(n)),
+                    _ => {
+                        return Err(CodecError::Corrupt(
+                            "TOY_1 zero run without a length".into(),
+                        ))
+                    }
+                },
+                d => (d, 1),
+            };
+            if raw.len() + count > expected {
+                return Err(too_long());
+            }
+            for _ in 0..count {
+                let i = raw.len();
+                raw.push(value.wrapping_add(if i >= lane { raw[i - lane] } else { 0 }));
+            }
+        }
+        if raw.len() != expected {
             return Err(CodecError::Corrupt(format!(
                 "TOY_1 tile holds {} bytes where {expected} are expected",
-                body.len()
+                raw.len()
             )));
-        }
-        let mut raw = Vec::with_capacity(expected);
-        let mut previous = 0u8;
-        for &d in body {
-            previous = previous.wrapping_add(d);
-            raw.push(previous);
         }
         let want = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
         if crc32fast::hash(&raw) != want {
@@ -116,7 +152,9 @@ mod tests {
     fn round_trips_every_type_and_refuses_damage() {
         let params = Toy.encode_params(PixelType::I16, &EncodeOptions::default());
         for t in PixelType::ALL {
-            let raw: Vec<u8> = (0..t.size() * 12).map(|i| (i * 53 + 7) as u8).collect();
+            let mut raw: Vec<u8> = (0..t.size() * 12).map(|i| (i * 53 + 7) as u8).collect();
+            // A run of equal pixels, coded as zeros.
+            raw[t.size() * 2..t.size() * 9].fill(0x5a);
             let pixels = Pixels::from_be_bytes(t, &raw);
             let spec = TileSpec {
                 shape: &[4, 3],
@@ -126,9 +164,11 @@ mod tests {
             };
             let coded = Toy.encode(&pixels, &spec).unwrap();
             assert!(Toy.decode(&coded, &spec).unwrap().bits_eq(&pixels));
-            let mut bad = coded.clone();
-            bad[HEADER_LEN] ^= 1;
-            assert!(Toy.decode(&bad, &spec).is_err());
+            for at in HEADER_LEN..coded.len() {
+                let mut bad = coded.clone();
+                bad[at] ^= 1;
+                assert!(Toy.decode(&bad, &spec).is_err(), "{t:?}, byte {at}");
+            }
             assert!(Toy.decode(&coded[..coded.len() - 1], &spec).is_err());
             assert!(Toy.decode(&coded[..2], &spec).is_err());
         }

@@ -25,10 +25,10 @@ use super::compress::{compress_image, CompressSummary};
 use super::decompress::{decompress_pixels, CompressedImageInfo, TileDecoder};
 use super::keywords::{non_structural, restore_image_header};
 use super::options::{CompressOptions, DecompressOptions, HduSelector};
+use crate::codec::{self, CodecContext};
 use crate::error::{Context, Error, Result};
 use crate::fits::hdu::set_checksums;
 use crate::fits::{Card, FitsReader, FitsWriter, Hdu, HduKind, Header};
-use crate::codec::{self, CodecContext};
 use crate::limits::Limits;
 use crate::tile::PixelType;
 use rayon::prelude::*;
@@ -528,8 +528,8 @@ pub fn decompress_stream<W: Write>(
                 info,
                 table,
             } => {
-                let (_, data) =
-                    decompress_pixels(&table, &opts.limits, &opts.context).map_err(|e| in_file(e, &name))?;
+                let (_, data) = decompress_pixels(&table, &opts.limits, &opts.context)
+                    .map_err(|e| in_file(e, &name))?;
                 let restore = |as_primary| {
                     restore_image_header(
                         &table.header,
