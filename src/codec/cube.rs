@@ -130,10 +130,11 @@ pub fn inner_usable(inner: &dyn Codec, pixel_type: PixelType) -> bool {
         && inner.can_encode()
         && inner.supports(pixel_type)
         && inner.heap_element() == 'B'
-        && !matches!(
-            inner.id(),
-            "CUBE_1" | "NOCOMPRESS" | "HCOMPRESS_1" | "PLIO_1"
-        )
+        && !inner.wraps_inner_codec()
+        && !inner.stores_uncompressed()
+        // HCOMPRESS_1 needs 2-D tiles of its own shape, PLIO_1 values in
+        // 0..2^24, which residuals are not.
+        && !matches!(inner.id(), "HCOMPRESS_1" | "PLIO_1")
 }
 
 /// What the header says: inner codec and its parameters, prediction axis.
@@ -179,7 +180,7 @@ fn setup(
     let inner = super::find(name).ok_or_else(|| {
         CodecError::Unsupported(format!("CUBE_1 inner codec '{name}' is not known"))
     })?;
-    if inner.id() == "CUBE_1" || !inner.supports(pixel_type) || inner.heap_element() != 'B' {
+    if inner.wraps_inner_codec() || !inner.supports(pixel_type) || inner.heap_element() != 'B' {
         return Err(CodecError::Unsupported(format!(
             "CUBE_1 cannot use {} as inner codec for BITPIX={}",
             inner.id(),
