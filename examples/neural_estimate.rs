@@ -77,6 +77,7 @@ fn main() {
                             w,
                             th,
                             Mode::Split,
+                            0,
                         )
                         .unwrap_or_else(|e| fail(e))
                     })

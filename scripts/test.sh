@@ -13,4 +13,8 @@ cargo test --workspace --no-fail-fast
 # The Python package (python/) in one venv per astropy line, with the
 # library and funpack-ng cargo test just built.
 bash scripts/test-python.sh
+# The toy codec (src/codec/toy.rs) through the whole command line: proves a
+# codec needs nothing outside its module and its registry line. After the
+# Python tests, which use the build without it.
+cargo test -p fpack-ng --features test-codec --test toy_codec
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -447,6 +447,7 @@ fn our_encode(
         shape,
         pixel_type: ty,
         params,
+        context: Default::default(),
     };
     codec
         .encode(&pixels_of(ty, values), &spec)
@@ -464,6 +465,7 @@ fn our_decode(
         shape,
         pixel_type: ty,
         params,
+        context: Default::default(),
     };
     values_of(&codec.decode(bytes, &spec).expect("our decode"))
 }

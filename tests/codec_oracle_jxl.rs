@@ -183,6 +183,7 @@ fn compare(oracle: &Oracle, name: &str, effort: u32, repeats: u32) -> Comparison
         shape: &shape,
         pixel_type: PixelType::I16,
         params: &params,
+        context: Default::default(),
     };
     let pixels = Pixels::I16(stored.clone());
 

@@ -265,6 +265,7 @@ fn rice_encode(pixels: &Pixels, block: usize) -> Vec<u8> {
         shape: &shape,
         pixel_type: pixels.pixel_type(),
         params: &params,
+        context: Default::default(),
     };
     codec::rice::Rice
         .encode(pixels, &spec)
@@ -357,6 +358,7 @@ fn check_rice_cases(cases: &[RiceCase]) {
             shape: &shape,
             pixel_type: case.pixels.pixel_type(),
             params: &params,
+            context: Default::default(),
         };
         match codec::rice::Rice.decode(&theirs, &spec) {
             Ok(pixels) if pixels == case.pixels => {}
@@ -548,6 +550,7 @@ fn gzip_tiles_decode_both_ways_with_cfitsio_wrappers() {
                     shape: &shape,
                     pixel_type,
                     params: &params,
+                    context: Default::default(),
                 };
                 let ours = codec.encode(&pixels, &spec).expect("gzip encode");
                 std::fs::write(&ours_file, &ours).expect("write stream");
@@ -602,6 +605,7 @@ fn gzip_tiles_decode_both_ways_with_cfitsio_wrappers() {
             shape: &shape,
             pixel_type: case.pixels.pixel_type(),
             params: &params,
+            context: Default::default(),
         };
         match case.codec.decode(&theirs, &spec) {
             Ok(pixels) if pixels == case.pixels => {}

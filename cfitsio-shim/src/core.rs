@@ -13,23 +13,17 @@ use fpackng::codec::{self, Codec, EncodeOptions, Params, TileSpec};
 use fpackng::tile::{PixelType, Pixels};
 use fpackng::{CodecError, Limits};
 
-/// The algorithms Debian's libcfitsio 4.2 decodes itself. Codecs of the
-/// registry outside this list are the ones the interposer adds.
-pub const CFITSIO_NATIVE: &[&str] = &[
-    "RICE_1",
-    "RICE_ONE",
-    "HCOMPRESS_1",
-    "GZIP_1",
-    "GZIP_2",
-    "BZIP2_1",
-    "PLIO_1",
-    "NOCOMPRESS",
-];
+/// Algorithms Debian's libcfitsio 4.2 decodes itself that this library's
+/// registry does not have (it predates FITS 4.0's list).
+const CFITSIO_ONLY: &[&str] = &["BZIP2_1"];
 
-/// Whether libcfitsio decodes this ZCMPTYPE without help.
+/// Whether libcfitsio decodes this ZCMPTYPE without help: the FITS-standard
+/// codecs of the registry ([`Codec::is_standard`], aliases such as RICE_ONE
+/// included) and the few cfitsio knows beyond them.
 pub fn is_cfitsio_native(zcmptype: &str) -> bool {
     let name = zcmptype.trim();
-    CFITSIO_NATIVE.iter().any(|n| n.eq_ignore_ascii_case(name))
+    codec::find(name).is_some_and(|c| c.is_standard())
+        || CFITSIO_ONLY.iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
 /// The codecs only this library (not cfitsio) knows, in registry order.
@@ -218,6 +212,7 @@ impl<'a> TileJob<'a> {
             shape: self.shape,
             pixel_type: self.pixel_type,
             params: self.params,
+            context: Default::default(),
         }
     }
 

@@ -15,17 +15,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use fpackng::codec::cube::Predictor;
-use fpackng::codec::EncodeOptions;
+use fpackng::codec::CodecContext;
 use fpackng::pack::file::{for_each_raw_hdu, write_atomically, InputAfter, WriteMode};
 use fpackng::pack::list::{compare_algorithms, list};
 use fpackng::pack::{
-    compress_file, compress_stream, decompress_file, decompress_stream, CompressOptions, CubeMode,
-    DecompressOptions, DitherSeed, FileReport, HduAction, HduSelector, Input, Tiling,
+    compress_file, compress_stream, decompress_file, decompress_stream, CompressOptions,
+    DecompressOptions, FileReport, HduAction, HduSelector, Input,
 };
-use fpackng::tile::quantize::{QuantizeMethod, QuantizeSpec};
 
-use flags::Parsed;
+use flags::{Common, CompressArgs, Device, FpackArgs, FunpackArgs, Parsed};
 
 /// Panics are reported once per file by [`guarded`]; the default hook's
 /// backtrace message would only confuse.
@@ -108,149 +106,29 @@ pub fn funpack_help() -> String {
     )
 }
 
-fn set_threads(p: &Parsed) -> Result<()> {
-    if let Some(n) = p.value("--threads") {
-        let n: usize = n
-            .parse()
-            .map_err(|_| anyhow!("--threads needs a number, not '{n}'"))?;
+fn set_threads(common: &Common) {
+    if let Some(n) = common.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
             .ok();
     }
-    Ok(())
 }
 
-/// fpack's `-q` family: returns the spec (None for lossless) and the seed.
-fn parse_quantize(flag: &str, level: &str) -> Result<(Option<QuantizeSpec>, Option<DitherSeed>)> {
-    let level: f32 = level
-        .trim()
-        .parse()
-        .map_err(|_| anyhow!("{flag} needs a number, not '{level}'"))?;
-    let mut rest = &flag[2..];
-    let mut method = QuantizeMethod::SubtractiveDither1;
-    if let Some(r) = rest.strip_prefix('z') {
-        method = QuantizeMethod::SubtractiveDither2;
-        rest = r;
+/// The library's compression options from what the flags set: the chosen
+/// algorithm, the models of `--model`, the engine of `--device`.
+fn compress_options(args: &CompressArgs, common: &Common) -> Result<CompressOptions> {
+    let mut o = args.options.clone();
+    if let Some(a) = &args.algorithm {
+        o.algorithm = a.clone();
     }
-    let mut seed = None;
-    if rest == "t" {
-        seed = Some(DitherSeed::FirstTile);
-    } else if !rest.is_empty() {
-        let n: i32 = rest
-            .parse()
-            .map_err(|_| anyhow!("invalid -q suffix in {flag}"))?;
-        match n {
-            0 => method = QuantizeMethod::NoDither,
-            1..=10000 => seed = Some(DitherSeed::Fixed(n)),
-            _ => bail!("invalid -q suffix in {flag}: the dither seed must be 1..10000"),
+    for path in &common.models {
+        match fpackng::neural::load_model_file(path)? {
+            fpackng::neural::LoadedModel::Idf(m) => o.codec.idf_model = Some(m.sha256.clone()),
+            fpackng::neural::LoadedModel::Pcnn(m) => o.codec.pcnn_model = Some(m.sha256.clone()),
         }
     }
-    if level == 0.0 {
-        return Ok((None, seed));
-    }
-    Ok((Some(QuantizeSpec { method, level }), seed))
-}
-
-fn compress_options(p: &Parsed) -> Result<CompressOptions> {
-    let mut o = CompressOptions::default();
-    let mut codec = EncodeOptions::default();
-    for (flag, value) in &p.flags {
-        match flag.as_str() {
-            "-r" => o.algorithm = "RICE_1".into(),
-            "-h" => o.algorithm = "HCOMPRESS_1".into(),
-            "-g" | "-g1" => o.algorithm = "GZIP_1".into(),
-            "-g2" => o.algorithm = "GZIP_2".into(),
-            "-p" => o.algorithm = "PLIO_1".into(),
-            "-d" => o.algorithm = "NOCOMPRESS".into(),
-            "--jxl" => o.algorithm = "JXL_1".into(),
-            "--mix" => o.algorithm = fpackng::codec::mixpred::NAME.into(),
-            "--codec" => {
-                o.algorithm = fpackng::archive::resolve_algorithm(value.as_deref().unwrap_or(""))?
-            }
-            "-n" => {
-                let v = value.as_deref().unwrap_or("");
-                match v.to_ascii_lowercase().as_str() {
-                    "idf" => o.algorithm = "IDF_1".into(),
-                    "pixelcnn" | "pcnn" => o.algorithm = "PCNN_1".into(),
-                    _ if v.parse::<f64>().is_ok() => bail!(
-                        "-n {v}: fpack's lossy noise rescaling (-n NOISE) is not supported; -n takes a neural codec: idf or pixelcnn"
-                    ),
-                    _ => bail!("-n {v}: unknown neural codec (available: idf, pixelcnn)"),
-                }
-            }
-            "--model" => {
-                let v = value.as_deref().unwrap_or("");
-                match fpackng::neural::load_model_file(std::path::Path::new(v))? {
-                    fpackng::neural::LoadedModel::Idf(m) => {
-                        codec.idf_model = Some(m.sha256.clone())
-                    }
-                    fpackng::neural::LoadedModel::Pcnn(m) => {
-                        codec.pcnn_model = Some(m.sha256.clone())
-                    }
-                }
-            }
-            "--pcnn-coding" => match value.as_deref().unwrap_or("") {
-                "split" => codec.pcnn_sixteen = false,
-                "16" => codec.pcnn_sixteen = true,
-                v => bail!("--pcnn-coding takes split or 16, not '{v}'"),
-            },
-            "--pcnn-batch" => {
-                let v = value.as_deref().unwrap_or("");
-                let n = v.parse::<usize>().map_err(|_| {
-                    anyhow!("--pcnn-batch needs a number of pixels (0: whole rows), not '{v}'")
-                })?;
-                fpackng::neural::pcnn::coder::set_encoder_batch(n);
-            }
-            "--jxl-effort" => {
-                let v = value.as_deref().unwrap_or("");
-                codec.jxl_effort = match v.parse::<u32>() {
-                    Ok(e) if (1..=10).contains(&e) => e,
-                    _ => bail!("--jxl-effort needs a number from 1 to 10, not '{v}'"),
-                };
-            }
-            "--cube" => {
-                let v = value.as_deref().unwrap_or("");
-                o.cube = match v.to_ascii_lowercase().as_str() {
-                    "auto" => CubeMode::Auto,
-                    "off" | "no" => CubeMode::Off,
-                    "on" | "yes" => CubeMode::On(Predictor::Auto),
-                    "prev" | "previous" => CubeMode::On(Predictor::Previous),
-                    "linear" => CubeMode::On(Predictor::Linear),
-                    _ => bail!("--cube needs auto, on, off, prev or linear, not '{v}'"),
-                };
-            }
-            "-w" => o.tiling = Tiling::Whole,
-            "-t" => {
-                let v = value.as_deref().unwrap_or("");
-                let axes: std::result::Result<Vec<usize>, _> =
-                    v.split(',').map(|s| s.trim().parse::<usize>()).collect();
-                match axes {
-                    Ok(a) if !a.is_empty() => o.tiling = Tiling::Axes(a),
-                    _ => bail!(
-                        "-t needs comma-separated tile dimensions, e.g. -t 100,100 (got '{v}')"
-                    ),
-                }
-            }
-            "-s" => {
-                let v = value.as_deref().unwrap_or("");
-                codec.hcompress_scale = v
-                    .parse()
-                    .map_err(|_| anyhow!("-s needs a number, not '{v}'"))?;
-            }
-            "-C" => o.checksums = false,
-            f if f.starts_with("-q") => {
-                let (spec, seed) = parse_quantize(f, value.as_deref().unwrap_or(""))?;
-                o.quantize = spec;
-                if let Some(s) = seed {
-                    o.dither_seed = s;
-                }
-            }
-            _ => {}
-        }
-    }
-    o.codec = codec;
-    o.report_cube_saving = p.has("-v");
+    o.context.engine = engine_for(common.device)?;
     Ok(o)
 }
 
@@ -318,9 +196,9 @@ fn read_stdin() -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-fn list_files(p: &Parsed) -> i32 {
+fn list_files(files: &[String], context: &CodecContext) -> i32 {
     let mut status = EXIT_OK;
-    for f in &p.files {
+    for f in files {
         let stdin;
         let (input, size) = if f == "-" {
             match read_stdin() {
@@ -338,7 +216,7 @@ fn list_files(p: &Parsed) -> i32 {
                 std::fs::metadata(f).map(|m| m.len()).unwrap_or(0),
             )
         };
-        match list(input, Default::default()) {
+        match list(input, Default::default(), context) {
             Ok(entries) => {
                 println!("# {f} ({size} bytes)");
                 for e in entries {
@@ -354,10 +232,29 @@ fn list_files(p: &Parsed) -> i32 {
     status
 }
 
-fn test_files(p: &Parsed, opts: &CompressOptions) -> i32 {
+/// `-L` without files: the algorithms of this build, from the registry.
+fn codec_list() -> String {
+    let mut s = String::from("ZCMPTYPE      names for --codec     kind       description\n");
+    for c in fpackng::codec::REGISTRY {
+        let kind = match (c.is_standard(), c.can_encode()) {
+            (_, false) => "read-only",
+            (true, true) => "standard",
+            (false, true) => "new",
+        };
+        s.push_str(&format!(
+            "{:<13} {:<21} {kind:<10} {}\n",
+            c.id(),
+            c.short_names().join(","),
+            c.description()
+        ));
+    }
+    s
+}
+
+fn test_files(files: &[String], report_to: Option<&str>, opts: &CompressOptions) -> i32 {
     let mut status = EXIT_OK;
     let mut report = String::new();
-    for f in &p.files {
+    for f in files {
         let result = for_each_raw_hdu(Input::Path(Path::new(f)), opts.limits, |hdu| {
             let trials = compare_algorithms(&hdu, opts);
             if trials.is_empty() {
@@ -394,7 +291,7 @@ fn test_files(p: &Parsed, opts: &CompressOptions) -> i32 {
         }
     }
     print!("{report}");
-    if let Some(path) = p.value("-R") {
+    if let Some(path) = report_to {
         if let Err(e) = std::fs::write(path, &report) {
             eprintln!("fpack-ng: {path}: {e}");
             status = EXIT_FAILED;
@@ -419,29 +316,26 @@ fn guarded(file: &str, work: impl FnOnce() -> Result<()>) -> Result<()> {
     }
 }
 
-fn is_lossy(o: &CompressOptions) -> bool {
-    o.quantize.is_some() || (o.algorithm == "HCOMPRESS_1" && o.codec.hcompress_scale != 0.0)
-}
-
 /// Parse the command line and answer --help and --version. `Err` carries
 /// the exit status when there is nothing more to do.
-fn start(
+fn start<S: Default>(
     tool: &str,
     args: &[String],
-    table: &[flags::Flag],
+    table: &[flags::Flag<S>],
     unsupported: &[(&str, &str)],
     help: fn() -> String,
-) -> std::result::Result<Parsed, i32> {
+    common: fn(&S) -> &Common,
+) -> std::result::Result<Parsed<S>, i32> {
     quiet_panics();
     let parsed = flags::parse(args, table, unsupported).map_err(|e| {
         eprintln!("{tool}: {e}");
         EXIT_USAGE
     })?;
-    if parsed.has("-H") || parsed.has("--help") {
+    if common(&parsed.args).help {
         print!("{}", help());
         return Err(EXIT_OK);
     }
-    if parsed.has("-V") || parsed.has("--version") {
+    if common(&parsed.args).version {
         println!("{tool} {}", env!("CARGO_PKG_VERSION"));
         return Err(EXIT_OK);
     }
@@ -449,35 +343,78 @@ fn start(
 }
 
 /// Checks both tools make before touching any file.
-fn common_setup(parsed: &Parsed) -> Result<()> {
-    set_threads(parsed)?;
-    set_device(parsed)?;
-    for (flag, value) in &parsed.flags {
-        if flag == "--model" {
-            fpackng::neural::load_model_file(std::path::Path::new(value.as_deref().unwrap_or("")))?;
-        }
+fn common_setup(common: &Common, files: &[String], output: &FileHandling) -> Result<()> {
+    set_threads(common);
+    engine_for(common.device)?;
+    for path in &common.models {
+        fpackng::neural::load_model_file(path)?;
     }
-    if parsed.files.is_empty() {
+    if files.is_empty() {
         bail!("no input files (see --help)");
     }
-    if parsed.has("-O") && parsed.files.len() != 1 {
+    if output.output.is_some() && files.len() != 1 {
         bail!("-O may be used with a single input file only");
     }
     Ok(())
 }
 
+/// What both tools do with each file's result, from their flags.
+struct FileHandling {
+    /// `-O FILE`.
+    output: Option<String>,
+    /// `-F`: replace the input.
+    replace: bool,
+    /// `-D`: delete the input.
+    delete: bool,
+    /// `-S`: write to standard output.
+    stdout: bool,
+    /// `-v`.
+    verbose: bool,
+}
+
+impl FileHandling {
+    fn fpack(a: &FpackArgs) -> Self {
+        FileHandling {
+            output: a.output.clone(),
+            replace: a.replace,
+            delete: a.delete,
+            stdout: a.stdout,
+            verbose: a.verbose,
+        }
+    }
+
+    fn funpack(a: &FunpackArgs) -> Self {
+        FileHandling {
+            output: a.output.clone(),
+            replace: a.replace,
+            delete: a.delete,
+            stdout: a.stdout,
+            verbose: a.verbose,
+        }
+    }
+
+    fn after(&self) -> InputAfter {
+        if self.delete {
+            InputAfter::Delete
+        } else {
+            InputAfter::Keep
+        }
+    }
+
+    fn to_stdout(&self, f: &str) -> bool {
+        self.stdout || (f == "-" && self.output.is_none())
+    }
+}
+
 /// `--device auto|cpu|cuda`: the engine of the neural codecs. `auto` takes
 /// the GPU when this build has the `tch` feature and libtorch sees a CUDA
 /// device, else the CPU; every engine computes the same numbers.
-fn set_device(parsed: &Parsed) -> Result<()> {
-    let v = parsed.value("--device").unwrap_or("auto");
-    match v {
-        "cpu" => fpackng::neural::set_engine(&fpackng::neural::Cpu),
-        "cuda" => fpackng::neural::set_engine(cuda_engine()?),
-        "auto" => fpackng::neural::set_engine(auto_engine()),
-        _ => bail!("--device takes auto, cpu or cuda, not '{v}'"),
-    }
-    Ok(())
+fn engine_for(device: Device) -> Result<&'static dyn fpackng::neural::Engine> {
+    Ok(match device {
+        Device::Cpu => &fpackng::neural::Cpu,
+        Device::Cuda => cuda_engine()?,
+        Device::Auto => auto_engine(),
+    })
 }
 
 #[cfg(feature = "tch")]
@@ -558,14 +495,21 @@ pub fn fpack_main(args: Vec<String>) -> i32 {
         flags::FPACK_FLAGS,
         flags::FPACK_UNSUPPORTED,
         fpack_help,
+        |a: &FpackArgs| &a.common,
     ) {
         Ok(p) => p,
         Err(status) => return status,
     };
+    let a = &parsed.args;
+    if a.list && parsed.files.is_empty() {
+        print!("{}", codec_list());
+        return EXIT_OK;
+    }
+    let handling = FileHandling::fpack(a);
     let setup = (|| -> Result<CompressOptions> {
-        common_setup(&parsed)?;
-        let o = compress_options(&parsed)?;
-        if is_lossy(&o) && (parsed.has("-D") || parsed.has("-F")) && !parsed.has("-Y") {
+        common_setup(&a.common, &parsed.files, &handling)?;
+        let o = compress_options(&a.compress, &a.common)?;
+        if o.is_lossy() && (a.delete || a.replace) && !a.confirm_lossy {
             bail!("lossy compression with -D or -F would destroy the original pixels: add -Y to confirm");
         }
         Ok(o)
@@ -577,13 +521,15 @@ pub fn fpack_main(args: Vec<String>) -> i32 {
             return EXIT_USAGE;
         }
     };
-    if parsed.has("-L") {
-        return list_files(&parsed);
+    if a.list {
+        return list_files(&parsed.files, &opts.context);
     }
-    if parsed.has("-T") {
-        return test_files(&parsed, &opts);
+    if a.compare {
+        return test_files(&parsed.files, a.compare_report.as_deref(), &opts);
     }
-    each_file("fpack-ng", &parsed.files, |f| fpack_one(f, &parsed, &opts))
+    each_file("fpack-ng", &parsed.files, |f| {
+        fpack_one(f, &handling, &opts)
+    })
 }
 
 /// Standard input or output: the whole result is built in memory (and
@@ -592,7 +538,7 @@ pub fn fpack_main(args: Vec<String>) -> i32 {
 fn through_memory(
     tool: &str,
     f: &str,
-    p: &Parsed,
+    p: &FileHandling,
     to_stdout: bool,
     after: InputAfter,
     start: Instant,
@@ -613,7 +559,7 @@ fn through_memory(
             .and_then(|_| out.flush())
             .context("writing standard output")?;
     } else {
-        let target = PathBuf::from(p.value("-O").unwrap_or_default());
+        let target = PathBuf::from(p.output.as_deref().unwrap_or_default());
         let mode = WriteMode {
             overwrite: false,
             durable: false,
@@ -633,11 +579,11 @@ fn through_memory(
     if after == InputAfter::Delete && f != "-" {
         std::fs::remove_file(f).with_context(|| format!("{f}: deleting the input"))?;
     }
-    if p.has("-v") {
+    if p.verbose {
         let to = if to_stdout {
             "stdout"
         } else {
-            p.value("-O").unwrap_or_default()
+            p.output.as_deref().unwrap_or_default()
         };
         print_report(
             &mut std::io::stderr(),
@@ -651,22 +597,23 @@ fn through_memory(
     Ok(())
 }
 
-fn fpack_one(f: &str, p: &Parsed, opts: &CompressOptions) -> Result<()> {
+fn fpack_one(f: &str, p: &FileHandling, opts: &CompressOptions) -> Result<()> {
     let start = Instant::now();
-    let after = if p.has("-D") {
-        InputAfter::Delete
-    } else {
-        InputAfter::Keep
-    };
-    let to_stdout = p.has("-S") || (f == "-" && !p.has("-O"));
+    let after = p.after();
+    let to_stdout = p.to_stdout(f);
     if f == "-" || to_stdout {
         // In memory: verify against the source before a byte goes out.
         return through_memory("fpack-ng", f, p, to_stdout, after, start, |input, buf| {
             // compress_stream checks every tile, table and header in memory;
             // lossy Hcompress has no tile-level equality and is decoded again.
             let report = compress_stream(input, &mut *buf, opts)?;
-            if !report.lossless() && opts.algorithm == "HCOMPRESS_1" {
-                fpackng::pack::verify_compressed(input, Input::Bytes(buf), opts.limits)?;
+            if report.has_lossy_codec() {
+                fpackng::pack::verify_compressed(
+                    input,
+                    Input::Bytes(buf),
+                    opts.limits,
+                    &opts.context,
+                )?;
             }
             Ok(report)
         });
@@ -686,19 +633,26 @@ pub fn funpack_main(args: Vec<String>) -> i32 {
         flags::FUNPACK_FLAGS,
         flags::FUNPACK_UNSUPPORTED,
         funpack_help,
+        |a: &FunpackArgs| &a.common,
     ) {
         Ok(p) => p,
         Err(status) => return status,
     };
+    let a = &parsed.args;
+    let handling = FileHandling::funpack(a);
     let setup = (|| -> Result<DecompressOptions> {
-        common_setup(&parsed)?;
-        if parsed.has("-E") && (parsed.has("-F") || parsed.has("-D")) {
+        common_setup(&a.common, &parsed.files, &handling)?;
+        if a.hdus.is_some() && (a.replace || a.delete) {
             bail!("-E may not be used with -F or -D (the other HDUs would be lost)");
         }
         Ok(DecompressOptions {
-            hdus: parsed.value("-E").map(HduSelector::parse_list),
-            checksums: !parsed.has("-C"),
-            verify_checksums: !parsed.has("--no-verify-checksums"),
+            hdus: a.hdus.as_deref().map(HduSelector::parse_list),
+            checksums: !a.no_checksums,
+            verify_checksums: !a.no_verify_checksums,
+            context: CodecContext {
+                engine: engine_for(a.common.device)?,
+                ..Default::default()
+            },
             ..Default::default()
         })
     })();
@@ -709,11 +663,12 @@ pub fn funpack_main(args: Vec<String>) -> i32 {
             return EXIT_USAGE;
         }
     };
-    if parsed.has("-L") {
-        return list_files(&parsed);
+    if a.list {
+        return list_files(&parsed.files, &opts.context);
     }
+    let prefix = a.prefix.as_deref();
     each_file("funpack-ng", &parsed.files, |f| {
-        funpack_one(f, &parsed, &opts)
+        funpack_one(f, &handling, prefix, &opts)
     })
 }
 
@@ -730,21 +685,22 @@ fn unpacked_name(f: &str, prefix: Option<&str>) -> Result<PathBuf> {
     Ok(path.with_file_name(out))
 }
 
-fn funpack_one(f: &str, p: &Parsed, opts: &DecompressOptions) -> Result<()> {
+fn funpack_one(
+    f: &str,
+    p: &FileHandling,
+    prefix: Option<&str>,
+    opts: &DecompressOptions,
+) -> Result<()> {
     let start = Instant::now();
-    let after = if p.has("-D") {
-        InputAfter::Delete
-    } else {
-        InputAfter::Keep
-    };
-    let to_stdout = p.has("-S") || (f == "-" && !p.has("-O"));
+    let after = p.after();
+    let to_stdout = p.to_stdout(f);
     if f == "-" || to_stdout {
         return through_memory("funpack-ng", f, p, to_stdout, after, start, |input, buf| {
             Ok(decompress_stream(input, &mut *buf, opts)?)
         });
     }
     let input = PathBuf::from(f);
-    let output = output_path(f, p, || unpacked_name(f, p.value("-P")))?;
+    let output = output_path(f, p, || unpacked_name(f, prefix))?;
     let report = decompress_file(&input, &output, opts, false, after)?;
     report_if_verbose("funpack-ng", f, &output, p, &report, start);
     Ok(())
@@ -752,10 +708,14 @@ fn funpack_one(f: &str, p: &Parsed, opts: &DecompressOptions) -> Result<()> {
 
 /// The output file: `-O NAME`, the input itself with `-F`, else the tool's
 /// default name.
-fn output_path(f: &str, p: &Parsed, default: impl FnOnce() -> Result<PathBuf>) -> Result<PathBuf> {
-    if let Some(o) = p.value("-O") {
+fn output_path(
+    f: &str,
+    p: &FileHandling,
+    default: impl FnOnce() -> Result<PathBuf>,
+) -> Result<PathBuf> {
+    if let Some(o) = &p.output {
         Ok(PathBuf::from(o))
-    } else if p.has("-F") {
+    } else if p.replace {
         Ok(PathBuf::from(f))
     } else {
         default()
@@ -766,11 +726,11 @@ fn report_if_verbose(
     tool: &str,
     f: &str,
     output: &Path,
-    p: &Parsed,
+    p: &FileHandling,
     report: &FileReport,
     start: Instant,
 ) {
-    if p.has("-v") {
+    if p.verbose {
         let to = output.display().to_string();
         print_report(
             &mut std::io::stdout(),

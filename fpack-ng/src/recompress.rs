@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use anyhow::{anyhow, bail, Context as _, Result};
-use fpackng::archive::{self, JobOptions, Progress, Report, Shard, Source, Status};
+use anyhow::{bail, Context as _, Result};
+use fpackng::archive::{self, JobOptions, Progress, Report, Source, Status};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::flags::{self, Parsed};
+use crate::flags::{self, Parsed, RecompressArgs};
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 const SUMMARY: &str =
@@ -44,18 +44,18 @@ pub fn man_page() -> String {
 
 /// Entry point of `fpack-ng recompress ARGS`; returns the exit status.
 pub fn main(args: &[String]) -> i32 {
-    let parsed = match flags::parse(args, flags::RECOMPRESS_FLAGS, &[]) {
+    let parsed: Parsed<RecompressArgs> = match flags::parse(args, flags::RECOMPRESS_FLAGS, &[]) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("fpack-ng recompress: {e}");
             return EXIT_USAGE;
         }
     };
-    if parsed.has("-H") || parsed.has("--help") {
+    if parsed.args.common.help {
         print!("{}", help());
         return EXIT_OK;
     }
-    if parsed.has("--merge-reports") {
+    if parsed.args.merge_reports {
         return match merge(&parsed) {
             Ok(()) => EXIT_OK,
             Err(e) => {
@@ -71,8 +71,8 @@ pub fn main(args: &[String]) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let quiet = parsed.has("--quiet");
-    if parsed.has("--dry-run") {
+    let quiet = parsed.args.quiet;
+    if parsed.args.dry_run {
         return match dry_run(&parsed, &opts, &sources, quiet) {
             Ok(()) => EXIT_OK,
             Err(e) => {
@@ -91,25 +91,15 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
-fn number(p: &Parsed, flag: &str) -> Result<Option<u64>> {
-    p.value(flag)
-        .map(|v| {
-            v.parse::<u64>()
-                .map_err(|_| anyhow!("{flag} needs a number, not '{v}'"))
-        })
-        .transpose()
-}
-
-fn setup(p: &Parsed) -> Result<(JobOptions, Vec<Source>)> {
-    let to = p
-        .value("--to")
-        .ok_or_else(|| anyhow!("--to ALG is required (see --help)"))?;
-    crate::set_device(p)?;
-    let mut compress = crate::compress_options(p)?;
-    compress.algorithm = archive::resolve_algorithm(to)?;
-    let threads = match number(p, "--threads")? {
+fn setup(p: &Parsed<RecompressArgs>) -> Result<(JobOptions, Vec<Source>)> {
+    let a = &p.args;
+    if a.compress.algorithm.is_none() {
+        bail!("--to ALG is required (see --help)");
+    }
+    let compress = crate::compress_options(&a.compress, &a.common)?;
+    let threads = match a.common.threads {
         Some(0) => bail!("--threads must be at least 1"),
-        Some(n) => n as usize,
+        Some(n) => n,
         None => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
@@ -118,12 +108,9 @@ fn setup(p: &Parsed) -> Result<(JobOptions, Vec<Source>)> {
         .num_threads(threads)
         .build_global()
         .ok();
-    let shard = match p.value("--shard") {
-        Some(s) => Shard::parse(s)?,
-        None => Shard::default(),
-    };
-    let journal = match p.value("--journal") {
-        Some(j) => PathBuf::from(j),
+    let shard = a.shard.unwrap_or_default();
+    let journal = match &a.journal {
+        Some(j) => j.clone(),
         None if shard.count == 1 => PathBuf::from("fpack-ng-recompress.journal"),
         None => PathBuf::from(format!(
             "fpack-ng-recompress.shard-{}-of-{}.journal",
@@ -135,27 +122,23 @@ fn setup(p: &Parsed) -> Result<(JobOptions, Vec<Source>)> {
         .iter()
         .map(|f| Source::Path(PathBuf::from(f)))
         .collect();
-    for (flag, value) in &p.flags {
-        if flag == "--files-from" {
-            sources.push(Source::List(PathBuf::from(value.as_deref().unwrap_or(""))));
-        }
-    }
+    sources.extend(a.files_from.iter().cloned().map(Source::List));
     if sources.is_empty() {
         bail!("no input paths (see --help)");
     }
     let opts = JobOptions {
         compress,
-        delete_originals: p.has("-D"),
-        output_dir: p.value("--output-dir").map(PathBuf::from),
+        delete_originals: a.delete,
+        output_dir: a.output_dir.clone(),
         journal: Some(journal),
-        restart: p.has("--restart"),
+        restart: a.restart,
         shard,
-        jobs: match number(p, "--jobs")? {
+        jobs: match a.jobs {
             Some(0) => bail!("--jobs must be at least 1"),
             Some(n) => n as usize,
             None => threads,
         },
-        memory_budget: number(p, "--memory")?.unwrap_or(4096).max(1) << 20,
+        memory_budget: a.memory_mb.unwrap_or(4096).max(1) << 20,
     };
     Ok((opts, sources))
 }
@@ -238,14 +221,20 @@ impl Bar {
     }
 }
 
-fn write_report(p: &Parsed, report: &Report) -> Result<()> {
-    if let Some(path) = p.value("--report") {
-        std::fs::write(path, report.to_json() + "\n").with_context(|| format!("writing {path}"))?;
+fn write_report(p: &Parsed<RecompressArgs>, report: &Report) -> Result<()> {
+    if let Some(path) = &p.args.report {
+        std::fs::write(path, report.to_json() + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
 
-fn run(p: &Parsed, opts: &JobOptions, sources: &[Source], quiet: bool) -> Result<Report> {
+fn run(
+    p: &Parsed<RecompressArgs>,
+    opts: &JobOptions,
+    sources: &[Source],
+    quiet: bool,
+) -> Result<Report> {
     let bar = Bar::new(quiet);
     let report = archive::run(sources, opts, &|event| bar.update(event))?;
     bar.bar.finish_and_clear();
@@ -256,12 +245,17 @@ fn run(p: &Parsed, opts: &JobOptions, sources: &[Source], quiet: bool) -> Result
     Ok(report)
 }
 
-fn dry_run(p: &Parsed, opts: &JobOptions, sources: &[Source], quiet: bool) -> Result<()> {
-    let sample = number(p, "--sample")?.unwrap_or(10) as usize;
+fn dry_run(
+    p: &Parsed<RecompressArgs>,
+    opts: &JobOptions,
+    sources: &[Source],
+    quiet: bool,
+) -> Result<()> {
+    let sample = p.args.sample.unwrap_or(10) as usize;
     let e = archive::dry_run(sources, opts, sample)?;
-    if let Some(path) = p.value("--report") {
+    if let Some(path) = &p.args.report {
         let text = serde_json_string(&e);
-        std::fs::write(path, text).with_context(|| format!("writing {path}"))?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     if quiet {
         return Ok(());
@@ -308,7 +302,7 @@ fn serde_json_string(e: &archive::Estimate) -> String {
     archive::job::estimate_json(e)
 }
 
-fn merge(p: &Parsed) -> Result<()> {
+fn merge(p: &Parsed<RecompressArgs>) -> Result<()> {
     if p.files.is_empty() {
         bail!("--merge-reports needs the JSON reports to merge");
     }
@@ -319,7 +313,7 @@ fn merge(p: &Parsed) -> Result<()> {
     }
     let merged = Report::merge(&reports)?;
     write_report(p, &merged)?;
-    if !p.has("--quiet") {
+    if !p.args.quiet {
         print!("{}", merged.to_table());
     }
     Ok(())

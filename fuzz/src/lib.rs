@@ -41,7 +41,7 @@ pub fn decode_file(data: &[u8]) {
     let _ = decompress_stream(Input::Bytes(data), std::io::sink(), &opts);
     let opts = DecompressOptions { limits: fuzz_limits(), verify_checksums: false, ..Default::default() };
     let _ = decompress_stream(Input::Bytes(data), std::io::sink(), &opts);
-    let _ = list::list(Input::Bytes(data), fuzz_limits());
+    let _ = list::list(Input::Bytes(data), fuzz_limits(), &Default::default());
 }
 
 const TYPES: [PixelType; 6] =
@@ -60,7 +60,7 @@ pub fn decode_tile(data: &[u8]) {
     let height = 1 + data[3] as usize % 16;
     let shape = [width, height];
     let params = codec.encode_params(pixel_type, &EncodeOptions::default());
-    let spec = TileSpec { shape: &shape, pixel_type, params: &params };
+    let spec = TileSpec { shape: &shape, pixel_type, params: &params, context: Default::default() };
     if let Ok(p) = codec.decode(&data[4..], &spec) {
         assert_eq!(p.len(), spec.len(), "{}: wrong pixel count", codec.id());
         assert_eq!(p.pixel_type(), pixel_type, "{}: wrong pixel type", codec.id());

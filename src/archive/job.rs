@@ -98,10 +98,7 @@ impl JobOptions {
     }
 
     fn check(&self) -> Result<()> {
-        if self.compress.quantize.is_some()
-            || (self.compress.algorithm == "HCOMPRESS_1"
-                && self.compress.codec.hcompress_scale != 0.0)
-        {
+        if self.compress.quantize.is_some() || !self.compress.is_lossless_codec() {
             return Err(Error::bad_parameter(
                 "recompression is lossless only: quantization and lossy Hcompress are refused",
             ));
@@ -119,23 +116,14 @@ impl JobOptions {
 /// the ZCMPTYPE of a codec that can encode, through the registry, so that
 /// every codec that exists is accepted.
 pub fn resolve_algorithm(name: &str) -> Result<String> {
-    let upper = name.trim().to_ascii_uppercase().replace('-', "_");
-    let mut candidates = vec![upper.clone(), format!("{upper}_1")];
-    if let Some(pos) = upper.rfind(|c: char| !c.is_ascii_digit()) {
-        if pos + 1 < upper.len() && !upper[..=pos].ends_with('_') {
-            candidates.push(format!("{}_{}", &upper[..=pos], &upper[pos + 1..]));
+    if let Some(codec) = codec::find_by_name(name) {
+        if codec.can_encode() {
+            return Ok(codec.id().to_string());
         }
-    }
-    for c in candidates {
-        if let Some(codec) = codec::find(&c) {
-            if codec.can_encode() {
-                return Ok(codec.id().to_string());
-            }
-            return Err(Error::bad_parameter(format!(
-                "{} can be read but not written",
-                codec.id()
-            )));
-        }
+        return Err(Error::bad_parameter(format!(
+            "{} can be read but not written",
+            codec.id()
+        )));
     }
     let known: Vec<&str> = codec::REGISTRY
         .iter()
@@ -372,7 +360,7 @@ fn prepare(task: &Task, opts: &JobOptions) -> Result<Preparation> {
             // without decoding it.
             let mut algorithms = BTreeSet::new();
             let mut plain_images = false;
-            if let Ok(entries) = list(Input::Path(&task.input), limits) {
+            if let Ok(entries) = list(Input::Path(&task.input), limits, &copts.context) {
                 for e in entries {
                     match e.compression {
                         Some((alg, _)) => {
@@ -399,6 +387,7 @@ fn prepare(task: &Task, opts: &JobOptions) -> Result<Preparation> {
                 checksums: false,
                 verify_checksums: true,
                 limits,
+                context: copts.context,
             };
             let mut plain = Vec::new();
             decompress_stream(Input::Path(&task.input), &mut plain, &dopts)?;
@@ -587,8 +576,13 @@ impl Worker<'_> {
             },
             // The pixels and keywords as re-read from the disk.
             |temp, _| {
-                verify_compressed(prepared.source(task), Input::Path(temp), limits)
-                    .map_err(|e| e.with_file(&task.input))
+                verify_compressed(
+                    prepared.source(task),
+                    Input::Path(temp),
+                    limits,
+                    &self.opts.compress.context,
+                )
+                .map_err(|e| e.with_file(&task.input))
             },
         )?;
         if self.opts.delete_originals && !in_place {

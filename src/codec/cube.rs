@@ -46,14 +46,17 @@
 
 use rayon::prelude::*;
 
-use super::{Codec, EncodeOptions, ParamValue, Params, TileSpec};
+use super::{Codec, CodecContext, EncodeOptions, ParamValue, Params, TileSpec};
 use crate::error::CodecError;
 use crate::tile::{PixelType, Pixels};
 
 /// The version of the tile stream described above.
 pub const VERSION: i64 = 1;
-/// The inner codec used when none is named (`encode_params`).
-pub const DEFAULT_INNER: &str = "RICE_1";
+/// The inner codec used when none is named (`encode_params`, `--cube on`
+/// with a codec that cannot be inner, FZALGOR = 'CUBE_1').
+pub fn default_inner() -> &'static dyn Codec {
+    &super::rice::Rice
+}
 /// The default prediction axis (1-based, FITS order): NAXIS3.
 pub const DEFAULT_AXIS: usize = 3;
 /// Fixed-point shift of the linear predictor's coefficients.
@@ -127,10 +130,11 @@ pub fn inner_usable(inner: &dyn Codec, pixel_type: PixelType) -> bool {
         && inner.can_encode()
         && inner.supports(pixel_type)
         && inner.heap_element() == 'B'
-        && !matches!(
-            inner.id(),
-            "CUBE_1" | "NOCOMPRESS" | "HCOMPRESS_1" | "PLIO_1"
-        )
+        && !inner.wraps_inner_codec()
+        && !inner.stores_uncompressed()
+        // HCOMPRESS_1 needs 2-D tiles of its own shape, PLIO_1 values in
+        // 0..2^24, which residuals are not.
+        && !matches!(inner.id(), "HCOMPRESS_1" | "PLIO_1")
 }
 
 /// What the header says: inner codec and its parameters, prediction axis.
@@ -139,9 +143,15 @@ struct Setup {
     inner_params: Params,
     axis: usize,
     predictor: Predictor,
+    /// The outer tile's, handed on to the inner codec.
+    context: CodecContext,
 }
 
-fn setup(params: &Params, pixel_type: PixelType) -> Result<Setup, CodecError> {
+fn setup(
+    params: &Params,
+    pixel_type: PixelType,
+    context: CodecContext,
+) -> Result<Setup, CodecError> {
     match params.get_int("CUBEVER") {
         Some(VERSION) => {}
         Some(v) => {
@@ -170,7 +180,7 @@ fn setup(params: &Params, pixel_type: PixelType) -> Result<Setup, CodecError> {
     let inner = super::find(name).ok_or_else(|| {
         CodecError::Unsupported(format!("CUBE_1 inner codec '{name}' is not known"))
     })?;
-    if inner.id() == "CUBE_1" || !inner.supports(pixel_type) || inner.heap_element() != 'B' {
+    if inner.wraps_inner_codec() || !inner.supports(pixel_type) || inner.heap_element() != 'B' {
         return Err(CodecError::Unsupported(format!(
             "CUBE_1 cannot use {} as inner codec for BITPIX={}",
             inner.id(),
@@ -208,6 +218,7 @@ fn setup(params: &Params, pixel_type: PixelType) -> Result<Setup, CodecError> {
         inner_params,
         axis,
         predictor,
+        context,
     })
 }
 
@@ -370,6 +381,7 @@ fn code_residual(
         shape: plane_shape,
         pixel_type,
         params: &setup.inner_params,
+        context: setup.context,
     };
     let stream = |pixels: Pixels, out: &mut Vec<u8>| -> Result<(), CodecError> {
         let coded = setup.inner.encode(&pixels, &spec)?;
@@ -572,18 +584,45 @@ impl Codec for Cube {
         "CUBE_1"
     }
 
+    fn short_names(&self) -> &'static [&'static str] {
+        &["cube"]
+    }
+
+    fn description(&self) -> &'static str {
+        "inter-plane residuals of integer cubes, coded by an inner codec (fpack-ng)"
+    }
+
+    /// The listing is where an operator sees what the HDU wraps, and so
+    /// that standard readers will refuse it.
+    fn describe_hdu(&self, params: &Params, _context: &CodecContext) -> String {
+        format!(
+            "CUBE_1(inner={},axis={})",
+            params.get_text("INNER").unwrap_or("?"),
+            params.get_int("PREDAXIS").unwrap_or(3)
+        )
+    }
+
+    fn wraps_inner_codec(&self) -> bool {
+        true
+    }
+
     fn supports(&self, pixel_type: PixelType) -> bool {
         matches!(pixel_type, PixelType::U8 | PixelType::I16 | PixelType::I32)
     }
 
     fn encode_params(&self, pixel_type: PixelType, options: &EncodeOptions) -> Params {
-        let inner = super::find(DEFAULT_INNER).expect("RICE_1 is registered");
-        params_for(inner, pixel_type, options, DEFAULT_AXIS, Predictor::Auto)
+        params_for(
+            default_inner(),
+            pixel_type,
+            options,
+            DEFAULT_AXIS,
+            Predictor::Auto,
+        )
     }
 
     fn encode(&self, pixels: &Pixels, spec: &TileSpec) -> Result<Vec<u8>, CodecError> {
         let t = pixels.pixel_type();
-        let setup = setup(spec.params, t)?;
+        let setup = setup(spec.params, t, spec.context)?;
         let planes = Planes::new(spec.shape, setup.axis)?;
         let values: Vec<i32> = match pixels {
             Pixels::U8(v) => v.iter().map(|&x| i32::from(x)).collect(),
@@ -629,7 +668,7 @@ impl Codec for Cube {
                 t.bitpix()
             )));
         }
-        let setup = setup(spec.params, t)?;
+        let setup = setup(spec.params, t, spec.context)?;
         let planes = Planes::new(spec.shape, setup.axis)?;
         let plane_shape = &spec.shape[..setup.axis - 1];
         let (lo, hi, bits) = type_range(t);
@@ -644,6 +683,7 @@ impl Codec for Cube {
             shape: plane_shape,
             pixel_type: t,
             params: &setup.inner_params,
+            context: setup.context,
         };
         let inner_plane = |stream: &[u8]| -> Result<Vec<i64>, CodecError> {
             let p = setup.inner.decode(stream, &inner_spec)?;
@@ -769,6 +809,7 @@ mod tests {
             shape,
             pixel_type: pixels.pixel_type(),
             params: &params,
+            context: Default::default(),
         };
         let coded = Cube.encode(pixels, &spec).unwrap();
         let back = Cube.decode(&coded, &spec).unwrap();
@@ -823,6 +864,7 @@ mod tests {
                     shape: &[64, 32 * 6 * 2],
                     pixel_type: PixelType::I16,
                     params: &params,
+                    context: Default::default(),
                 },
             )
             .unwrap()
@@ -913,6 +955,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::I16,
             params: &params,
+            context: Default::default(),
         };
         let coded = Cube.encode(&p, &spec).unwrap();
         for cut in 0..coded.len() {

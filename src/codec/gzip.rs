@@ -50,6 +50,14 @@ impl Codec for Gzip1 {
         "GZIP_1"
     }
 
+    fn short_names(&self) -> &'static [&'static str] {
+        &["gzip", "gzip1"]
+    }
+
+    fn description(&self) -> &'static str {
+        "gzip (deflate) of the tile's bytes (FITS standard)"
+    }
+
     fn supports(&self, _pixel_type: PixelType) -> bool {
         true
     }
@@ -75,6 +83,14 @@ impl Codec for Gzip2 {
 
     fn id(&self) -> &'static str {
         "GZIP_2"
+    }
+
+    fn short_names(&self) -> &'static [&'static str] {
+        &["gzip2"]
+    }
+
+    fn description(&self) -> &'static str {
+        "gzip of the tile's bytes shuffled by significance (FITS standard)"
     }
 
     fn supports(&self, _pixel_type: PixelType) -> bool {
@@ -179,6 +195,7 @@ mod tests {
             shape,
             pixel_type,
             params,
+            context: Default::default(),
         }
     }
 

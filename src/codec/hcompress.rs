@@ -55,6 +55,72 @@ impl Codec for Hcompress {
         "HCOMPRESS_1"
     }
 
+    fn short_names(&self) -> &'static [&'static str] {
+        &["hcompress"]
+    }
+
+    fn description(&self) -> &'static str {
+        "H-transform (FITS standard); lossless, or lossy with a scale (-s)"
+    }
+
+    /// Lossy when ZNAME SCALE is nonzero.
+    fn is_lossless(&self, params: &Params) -> bool {
+        params.get_float(SCALE_PARAM).is_none_or(|s| s == 0.0)
+    }
+
+    /// cfitsio falls back to SUBTRACTIVE_DITHER_1: the H-transform does not
+    /// keep exact zeros.
+    fn dither2_zcmptype(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// cfitsio's rules (imcomp_init_table): 2-D tiles; by default blocks of
+    /// about 16 rows whose last block keeps at least 4 rows.
+    fn tile_axes(
+        &self,
+        image: &[usize],
+        mut tile: Vec<usize>,
+        user_default: bool,
+    ) -> Result<Vec<usize>, CodecError> {
+        let n = image.len();
+        if n < 2 || image.iter().filter(|&&d| d >= 4).count() < 2 {
+            return Err(CodecError::BadParameter(
+                "HCOMPRESS_1 needs an image with at least two axes of 4 or more pixels".into(),
+            ));
+        }
+        if user_default {
+            tile[1] = if image[1] <= 30 {
+                image[1]
+            } else {
+                [16, 24, 20, 30, 28, 26, 22, 18, 14]
+                    .into_iter()
+                    .find(|&t| image[1].is_multiple_of(t) || image[1] % t > 3)
+                    .unwrap_or(17)
+            };
+        }
+        let big: Vec<usize> = (0..n).filter(|&i| tile[i] > 1).collect();
+        if big.len() != 2 || tile[big[0]] < 4 || tile[big[1]] < 4 {
+            return Err(CodecError::BadParameter(
+                "HCOMPRESS_1 tiles must have exactly two axes of at least 4 pixels".into(),
+            ));
+        }
+        for &axis in &big {
+            let remain = image[axis] % tile[axis];
+            if remain > 0 && remain < 4 {
+                let ndiv = image[axis] / tile[axis];
+                tile[axis] += remain.div_ceil(ndiv);
+                let remain = image[axis] % tile[axis];
+                if remain > 0 && remain < 4 {
+                    return Err(CodecError::BadParameter(format!(
+                        "HCOMPRESS_1: the last tile along axis {} would have fewer than 4 pixels",
+                        axis + 1
+                    )));
+                }
+            }
+        }
+        Ok(tile)
+    }
+
     fn supports(&self, pixel_type: PixelType) -> bool {
         matches!(pixel_type, PixelType::U8 | PixelType::I16 | PixelType::I32)
     }
@@ -1240,6 +1306,7 @@ mod tests {
             shape,
             pixel_type,
             params,
+            context: Default::default(),
         }
     }
 

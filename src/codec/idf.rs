@@ -14,10 +14,11 @@
 //! - the tile stream is described in [`crate::neural::flow`].
 
 use super::{
-    from_unsigned, to_unsigned, Codec, EncodeOptions, ModelKeys, ParamValue, Params, TileSpec,
+    from_unsigned, to_unsigned, Codec, CodecContext, EncodeOptions, ModelKeys, ParamValue, Params,
+    TileSpec,
 };
 use crate::error::CodecError;
-use crate::neural::{engine, flow, store, Model};
+use crate::neural::{flow, store, Model};
 use crate::tile::{PixelType, Pixels};
 use std::sync::Arc;
 
@@ -48,6 +49,28 @@ impl Codec for Idf {
         "IDF_1"
     }
 
+    fn short_names(&self) -> &'static [&'static str] {
+        &["idf"]
+    }
+
+    fn description(&self) -> &'static str {
+        "integer discrete flow, neural, of 8- and 16-bit images (fpack-ng)"
+    }
+
+    /// The model decides whether this HDU can be decoded here at all; the
+    /// device, how fast.
+    fn describe_hdu(&self, params: &Params, context: &CodecContext) -> String {
+        let sha = params.get_text(KEYS.sha256).unwrap_or("?").trim();
+        let have = store::find(sha).is_some();
+        format!(
+            "IDF_1(model={},sha256={},{},device={})",
+            params.get_text(KEYS.name).unwrap_or("?").trim(),
+            sha.get(..12).unwrap_or(sha),
+            if have { "available" } else { "MISSING" },
+            context.engine.name()
+        )
+    }
+
     fn supports(&self, pixel_type: PixelType) -> bool {
         matches!(pixel_type, PixelType::U8 | PixelType::I16)
     }
@@ -68,13 +91,13 @@ impl Codec for Idf {
         let model = model_for(spec)?;
         let (w, h) = spec.width_height();
         let px = to_unsigned(pixels, "IDF_1")?;
-        flow::encode_tile(&model, engine(), &px, w, h)
+        flow::encode_tile(&model, spec.context.engine, &px, w, h)
     }
 
     fn decode(&self, bytes: &[u8], spec: &TileSpec) -> Result<Pixels, CodecError> {
         let model = model_for(spec)?;
         let (w, h) = spec.width_height();
-        let px = flow::decode_tile(&model, engine(), bytes, w, h)?;
+        let px = flow::decode_tile(&model, spec.context.engine, bytes, w, h)?;
         from_unsigned(&px, spec.pixel_type, "IDF_1")
     }
 }
@@ -89,6 +112,7 @@ mod tests {
             shape,
             pixel_type: pt,
             params,
+            context: Default::default(),
         }
     }
 

@@ -66,6 +66,14 @@ impl Codec for Jxl {
         "JXL_1"
     }
 
+    fn short_names(&self) -> &'static [&'static str] {
+        &["jxl", "jpegxl"]
+    }
+
+    fn description(&self) -> &'static str {
+        "JPEG-XL lossless of 8- and 16-bit images (fpack-ng)"
+    }
+
     fn supports(&self, pixel_type: PixelType) -> bool {
         matches!(pixel_type, PixelType::U8 | PixelType::I16)
     }
@@ -119,7 +127,8 @@ impl Codec for Jxl {
         // jxl-oxide is well fuzzed, but the codec contract is "never panic";
         // a panic inside it is reported as a corrupt tile instead of taking
         // the whole file (and the other tiles' threads) down.
-        std::panic::catch_unwind(|| decode_codestream(bytes, spec.pixel_type, width, height))
+        let pixel_type = spec.pixel_type;
+        std::panic::catch_unwind(|| decode_codestream(bytes, pixel_type, width, height))
             .unwrap_or_else(|_| Err(CodecError::Corrupt("JPEG-XL decoder panicked".into())))
     }
 }
@@ -291,6 +300,7 @@ mod tests {
             shape,
             pixel_type: pixels.pixel_type(),
             params: &params,
+            context: Default::default(),
         };
         let bytes = Jxl.encode(&pixels, &spec).unwrap();
         let back = Jxl.decode(&bytes, &spec).unwrap();
@@ -396,6 +406,7 @@ mod tests {
             shape: &[2, 2],
             pixel_type: PixelType::U8,
             params: &params,
+            context: Default::default(),
         };
         assert!(Jxl.encode(&pixels, &spec).is_ok());
         params.set("EFFORT", ParamValue::Int(11));
@@ -403,6 +414,7 @@ mod tests {
             shape: &[2, 2],
             pixel_type: PixelType::U8,
             params: &params,
+            context: Default::default(),
         };
         assert!(matches!(
             Jxl.encode(&pixels, &spec),
@@ -418,6 +430,7 @@ mod tests {
             shape: &[3, 2],
             pixel_type: PixelType::I16,
             params: &params,
+            context: Default::default(),
         };
         let bytes = Jxl.encode(&pixels, &spec).unwrap();
 
@@ -437,6 +450,7 @@ mod tests {
                 shape: &[3, 2],
                 pixel_type: PixelType::I16,
                 params: &bad,
+                context: Default::default(),
             };
             let err = Jxl.decode(&bytes, &spec).unwrap_err();
             assert!(matches!(err, CodecError::BadParameter(_)), "{err}");
@@ -450,6 +464,7 @@ mod tests {
             shape: &[3, 2],
             pixel_type: PixelType::I16,
             params: &v2,
+            context: Default::default(),
         };
         assert!(Jxl
             .decode(&bytes, &spec)
@@ -466,6 +481,7 @@ mod tests {
             shape: &[4, 3],
             pixel_type: PixelType::I16,
             params: &params,
+            context: Default::default(),
         };
         let bytes = Jxl.encode(&pixels, &spec).unwrap();
         for shape in [&[3usize, 4][..], &[12], &[4, 4], &[4, 3, 2], &[2, 3]] {
@@ -473,6 +489,7 @@ mod tests {
                 shape,
                 pixel_type: PixelType::I16,
                 params: &params,
+                context: Default::default(),
             };
             assert!(
                 matches!(Jxl.decode(&bytes, &spec), Err(CodecError::Corrupt(_))),
@@ -485,6 +502,7 @@ mod tests {
             shape: &[4, 3],
             pixel_type: PixelType::U8,
             params: &params8,
+            context: Default::default(),
         };
         assert!(matches!(
             Jxl.decode(&bytes, &spec),
@@ -496,6 +514,7 @@ mod tests {
             shape: &[4, 3],
             pixel_type: PixelType::I32,
             params: &params32,
+            context: Default::default(),
         };
         assert!(matches!(
             Jxl.decode(&bytes, &spec),
@@ -514,6 +533,7 @@ mod tests {
             shape: &[4, 4],
             pixel_type: PixelType::U8,
             params: &params,
+            context: Default::default(),
         };
         assert!(Jxl.decode(&[], &spec).is_err());
         assert!(Jxl.decode(&[0xff], &spec).is_err());
@@ -533,6 +553,7 @@ mod tests {
             shape: &[23, 17],
             pixel_type: PixelType::I16,
             params: &params,
+            context: Default::default(),
         };
         let bytes = Jxl.encode(&Pixels::I16(smooth), &spec).unwrap();
 
@@ -569,6 +590,7 @@ mod tests {
             shape: &[15, 9],
             pixel_type: PixelType::U8,
             params: &params8,
+            context: Default::default(),
         };
         let bytes8 = Jxl.encode(&Pixels::U8(v8), &spec8).unwrap();
         for end in 0..bytes8.len() {
@@ -589,6 +611,7 @@ mod tests {
             shape: &[64, 64],
             pixel_type: PixelType::I16,
             params: &params,
+            context: Default::default(),
         };
         let bytes = Jxl.encode(&Pixels::I16(v), &spec).unwrap();
         assert!(Jxl.decode(&bytes[..bytes.len() / 2], &spec).is_err());
@@ -608,6 +631,7 @@ mod tests {
             shape: &[64, 32],
             pixel_type: PixelType::I16,
             params: &params,
+            context: Default::default(),
         };
         let encode = |t: &Vec<i16>| Jxl.encode(&Pixels::I16(t.clone()), &spec).unwrap();
         let serial: Vec<Vec<u8>> = tiles.iter().map(encode).collect();

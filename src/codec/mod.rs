@@ -4,7 +4,12 @@
 //! it does not know about files, HDUs, quantization or BZERO. Its identity is
 //! the ZCMPTYPE string; its parameters are the ZNAMEn/ZVALn pairs of the
 //! compressed HDU ([`Params`]). Adding a codec means one module here and one
-//! line in [`REGISTRY`].
+//! line in [`REGISTRY`]: everything the pipeline, the command line and the
+//! archive code need to know about a codec (its names, default tiles,
+//! whether it is lossless, how `-L` describes it, its FITS quirks) is a
+//! method of [`Codec`], so nothing outside this folder tests codec names.
+//! Where FITS itself names a codec (the GZIP_1 column of tiles that could not
+//! be quantized, fpack's Rice fallback), [`standard`] is the one place.
 
 use crate::error::CodecError;
 use crate::tile::{PixelType, Pixels};
@@ -19,6 +24,8 @@ pub mod nocompress;
 pub mod pcnn;
 pub mod plio;
 pub mod rice;
+#[cfg(feature = "test-codec")]
+pub mod toy;
 
 /// A ZVALn value.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +93,42 @@ impl Params {
     }
 }
 
+/// How a codec computes, as opposed to what it writes: chosen per run (the
+/// CLI's `--device`, `--pcnn-batch`) and handed to the codec with every tile.
+/// Nothing here may change a single output byte; it changes speed only.
+#[derive(Clone, Copy)]
+pub struct CodecContext {
+    /// The engine the neural codecs run their networks on.
+    pub engine: &'static dyn crate::neural::Engine,
+    /// PCNN_1's encoder: pixels per network run (0: whole rows).
+    pub pcnn_batch: usize,
+}
+
+impl Default for CodecContext {
+    fn default() -> Self {
+        CodecContext {
+            engine: &crate::neural::Cpu,
+            pcnn_batch: 0,
+        }
+    }
+}
+
+impl std::fmt::Debug for CodecContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodecContext")
+            .field("engine", &self.engine.name())
+            .field("pcnn_batch", &self.pcnn_batch)
+            .finish()
+    }
+}
+
+/// Contexts are equal when they compute the same way (engines by name).
+impl PartialEq for CodecContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.engine.name() == other.engine.name() && self.pcnn_batch == other.pcnn_batch
+    }
+}
+
 /// Everything a codec is told about one tile.
 #[derive(Debug, Clone, Copy)]
 pub struct TileSpec<'a> {
@@ -97,6 +140,8 @@ pub struct TileSpec<'a> {
     pub pixel_type: PixelType,
     /// The ZNAMEn/ZVALn pairs of the HDU.
     pub params: &'a Params,
+    /// How to compute (engine, batch); never changes the bytes.
+    pub context: CodecContext,
 }
 
 impl TileSpec<'_> {
@@ -255,6 +300,74 @@ pub trait Codec: Send + Sync {
         &[]
     }
 
+    /// Names people type for this codec (`--codec`, `recompress --to`,
+    /// fpack's FZALGOR = 'RICE'), lower case: e.g. `rice`, `gzip2`, `pcnn`.
+    /// [`find_by_name`] also accepts the id and aliases, with or without
+    /// the `_1` suffix.
+    fn short_names(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// One line for people: what the algorithm is (`-L`'s codec list).
+    fn description(&self) -> &'static str {
+        ""
+    }
+
+    /// How `-L` and `-v` show an HDU coded with this codec and `params`:
+    /// the id, or the id with what decides whether the HDU can be read here
+    /// (CUBE_1's inner codec, a neural codec's model).
+    fn describe_hdu(&self, params: &Params, context: &CodecContext) -> String {
+        let _ = (params, context);
+        self.id().to_string()
+    }
+
+    /// Whether decoding returns exactly the pixels encoded with `params`
+    /// (HCOMPRESS_1 with a nonzero SCALE does not). Must not depend on the
+    /// pixel type.
+    fn is_lossless(&self, params: &Params) -> bool {
+        let _ = params;
+        true
+    }
+
+    /// [`Codec::is_lossless`] for the parameters `options` lead to, before
+    /// any image is seen.
+    fn is_lossless_with(&self, options: &EncodeOptions) -> bool {
+        PixelType::ALL
+            .into_iter()
+            .filter(|&t| self.supports(t))
+            .all(|t| self.is_lossless(&self.encode_params(t, options)))
+    }
+
+    /// Whether this codec codes its tiles with another codec of the registry
+    /// (CUBE_1, whose parameters name the inner codec): the pipeline builds
+    /// its parameters itself, chooses its tiles across planes, and leaves it
+    /// out of `-T`'s plain comparisons.
+    fn wraps_inner_codec(&self) -> bool {
+        false
+    }
+
+    /// Whether tiles are stored as they are, in the UNCOMPRESSED_DATA column
+    /// (NOCOMPRESS), rather than in COMPRESSED_DATA.
+    fn stores_uncompressed(&self) -> bool {
+        false
+    }
+
+    /// The ZCMPTYPE to write for floating-point images quantized with
+    /// SUBTRACTIVE_DITHER_2 (exact zeros), or `None` when this codec cannot
+    /// keep those zeros and SUBTRACTIVE_DITHER_1 must be used instead (as
+    /// cfitsio does for HCOMPRESS_1). cfitsio writes Rice's as `RICE_ONE`,
+    /// so that readers too old to restore the zeros refuse the file.
+    fn dither2_zcmptype(&self) -> Option<&'static str> {
+        Some(self.id())
+    }
+
+    /// Whether 16-bit images with BZERO = 32768 (unsigned) are coded as
+    /// their physical values, i.e. as 32-bit integers `stored + 32768`
+    /// (cfitsio's rule for PLIO_1, whose stream holds no negative values).
+    fn codes_unsigned_16_physically(&self) -> bool {
+        false
+    }
+
     /// Whether this library can write this algorithm (some are read-only).
     fn can_encode(&self) -> bool {
         true
@@ -286,6 +399,32 @@ pub trait Codec: Send + Sync {
         None
     }
 
+    /// The tile axes to use for an image of axes `image`, given those the
+    /// user's tiling produced (`tile`; `user_default` when the user chose
+    /// none, i.e. fpack's rows). The default applies [`Codec::default_strip`];
+    /// codecs with rules of their own (HCOMPRESS_1's blocks) override it.
+    fn tile_axes(
+        &self,
+        image: &[usize],
+        tile: Vec<usize>,
+        user_default: bool,
+    ) -> Result<Vec<usize>, CodecError> {
+        let (Some((min_rows, min_pixels)), true) = (self.default_strip(), user_default) else {
+            return Ok(tile);
+        };
+        // Full-width strips of at least `min_rows` rows and `min_pixels`
+        // pixels, so narrow images are not cut into tiny tiles; the strips
+        // code in parallel.
+        let n = image.len();
+        let mut tile = vec![1; n];
+        tile[0] = image[0];
+        if n > 1 {
+            let rows = min_rows.max(min_pixels.div_ceil(image[0].max(1)));
+            tile[1] = image[1].min(rows);
+        }
+        Ok(tile)
+    }
+
     /// The ZNAMEn/ZVALn parameters to write for an image whose coded pixels
     /// are of `pixel_type`. They are handed back in [`TileSpec::params`].
     fn encode_params(&self, pixel_type: PixelType, options: &EncodeOptions) -> Params {
@@ -303,7 +442,7 @@ pub trait Codec: Send + Sync {
     fn decode(&self, bytes: &[u8], spec: &TileSpec) -> Result<Pixels, CodecError>;
 }
 
-/// Every codec this library knows, in the order `-L` lists them.
+/// Every codec this library knows, in the order `-T` tries them.
 pub static REGISTRY: &[&dyn Codec] = &[
     &rice::Rice,
     &gzip::Gzip1,
@@ -316,7 +455,38 @@ pub static REGISTRY: &[&dyn Codec] = &[
     &pcnn::Pcnn,
     &cube::Cube,
     &nocompress::NoCompress,
+    #[cfg(feature = "test-codec")]
+    &toy::Toy,
 ];
+
+/// The codecs the FITS standard names, where the pipeline needs one by the
+/// standard's rules rather than by the user's choice.
+pub mod standard {
+    use super::{gzip, rice, Codec};
+    use crate::tile::PixelType;
+
+    /// GZIP_1: tiles of floating-point images that could not be quantized
+    /// are stored with it (GZIP_COMPRESSED_DATA column, FITS 4.0 §10.4).
+    pub fn gzip1() -> &'static dyn Codec {
+        &gzip::Gzip1
+    }
+
+    /// The standard codec fpack uses when the chosen one cannot code a
+    /// pixel type: Rice for integers up to 32 bits (also quantized floats),
+    /// GZIP_2 for the rest.
+    pub fn fallback_for(pixel_type: PixelType) -> &'static dyn Codec {
+        if rice::Rice.supports(pixel_type) {
+            &rice::Rice
+        } else {
+            &gzip::Gzip2
+        }
+    }
+
+    /// What fpack writes when the user names no algorithm.
+    pub fn default_codec() -> &'static dyn Codec {
+        &rice::Rice
+    }
+}
 
 /// The codec for a ZCMPTYPE value (case-insensitive, trailing blanks ignored).
 pub fn find(zcmptype: &str) -> Option<&'static dyn Codec> {
@@ -325,4 +495,27 @@ pub fn find(zcmptype: &str) -> Option<&'static dyn Codec> {
         c.id().eq_ignore_ascii_case(name)
             || c.aliases().iter().any(|a| a.eq_ignore_ascii_case(name))
     })
+}
+
+/// The codec for a name a person typed: a ZCMPTYPE ("RICE_1"), a short name
+/// ([`Codec::short_names`]: "rice", "gzip2", "pcnn"), or a ZCMPTYPE without
+/// its `_1` or with its last underscore dropped ("RICE", "GZIP2", "gzip-2").
+/// Case-insensitive.
+pub fn find_by_name(name: &str) -> Option<&'static dyn Codec> {
+    let typed = name.trim();
+    if let Some(c) = REGISTRY.iter().copied().find(|c| {
+        c.short_names()
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(typed))
+    }) {
+        return Some(c);
+    }
+    let upper = typed.to_ascii_uppercase().replace('-', "_");
+    let mut candidates = vec![upper.clone(), format!("{upper}_1")];
+    if let Some(pos) = upper.rfind(|c: char| !c.is_ascii_digit()) {
+        if pos + 1 < upper.len() && !upper[..=pos].ends_with('_') {
+            candidates.push(format!("{}_{}", &upper[..=pos], &upper[pos + 1..]));
+        }
+    }
+    candidates.iter().find_map(|c| find(c))
 }

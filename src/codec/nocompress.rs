@@ -31,6 +31,18 @@ impl Codec for NoCompress {
         "NOCOMPRESS"
     }
 
+    fn short_names(&self) -> &'static [&'static str] {
+        &["nocompress"]
+    }
+
+    fn description(&self) -> &'static str {
+        "tiles stored uncompressed (FITS standard; for debugging)"
+    }
+
+    fn stores_uncompressed(&self) -> bool {
+        true
+    }
+
     fn supports(&self, _pixel_type: PixelType) -> bool {
         true
     }
@@ -175,6 +187,7 @@ mod tests {
             shape,
             pixel_type,
             params,
+            context: Default::default(),
         }
     }
 

@@ -15,7 +15,8 @@
 //!   requires: a missing or different model is an error naming the model).
 
 use super::{
-    from_unsigned, to_unsigned, Codec, EncodeOptions, ModelKeys, ParamValue, Params, TileSpec,
+    from_unsigned, to_unsigned, Codec, CodecContext, EncodeOptions, ModelKeys, ParamValue, Params,
+    TileSpec,
 };
 use crate::error::CodecError;
 use crate::neural::pcnn::{self, store, Mode, PcnnModel};
@@ -47,6 +48,34 @@ impl Codec for Pcnn {
 
     fn id(&self) -> &'static str {
         "PCNN_1"
+    }
+
+    fn short_names(&self) -> &'static [&'static str] {
+        &["pcnn", "pixelcnn"]
+    }
+
+    fn description(&self) -> &'static str {
+        "autoregressive PixelCNN-family neural codec of 8- and 16-bit images (fpack-ng)"
+    }
+
+    /// The model decides whether this HDU can be decoded here at all.
+    fn describe_hdu(&self, params: &Params, _context: &CodecContext) -> String {
+        let sha = params.get_text(KEYS.sha256).unwrap_or("?").trim();
+        let have = store::find(sha).is_some();
+        format!(
+            "PCNN_1(model={},sha256={},{},coding={},device=cpu)",
+            params.get_text(KEYS.name).unwrap_or("?").trim(),
+            sha.get(..12).unwrap_or(sha),
+            if have { "available" } else { "MISSING" },
+            if params
+                .get_text("PCNNCODE")
+                .is_some_and(|c| c.trim() == "16")
+            {
+                "16bit"
+            } else {
+                "msb/lsb"
+            },
+        )
     }
 
     fn supports(&self, pixel_type: PixelType) -> bool {
@@ -82,7 +111,7 @@ impl Codec for Pcnn {
             _ if sixteen => Mode::Sixteen,
             _ => Mode::Split,
         };
-        pcnn::encode_tile(&model, &px, w, h, mode)
+        pcnn::encode_tile(&model, &px, w, h, mode, spec.context.pcnn_batch)
     }
 
     fn decode(&self, bytes: &[u8], spec: &TileSpec) -> Result<Pixels, CodecError> {
@@ -110,6 +139,7 @@ mod tests {
             shape,
             pixel_type: pt,
             params,
+            context: Default::default(),
         }
     }
 

@@ -60,6 +60,20 @@ impl Codec for Plio {
         "PLIO_1"
     }
 
+    fn short_names(&self) -> &'static [&'static str] {
+        &["plio"]
+    }
+
+    fn description(&self) -> &'static str {
+        "IRAF PLIO run-length coding of non-negative integers below 2^24 (FITS standard)"
+    }
+
+    /// cfitsio codes unsigned 16-bit images' physical values: PLIO_1 holds
+    /// no negative values.
+    fn codes_unsigned_16_physically(&self) -> bool {
+        true
+    }
+
     fn heap_element(&self) -> char {
         'I'
     }
@@ -305,6 +319,7 @@ mod tests {
             shape,
             pixel_type: PixelType::I32,
             params: &params,
+            context: Default::default(),
         };
         let bytes = Plio
             .encode(&Pixels::I32(values.to_vec()), &spec)
@@ -401,6 +416,7 @@ mod tests {
             shape: &[3],
             pixel_type: PixelType::I32,
             params: &params,
+            context: Default::default(),
         };
         for bad in [-1, MAX_VALUE + 1, i32::MIN] {
             let err = Plio
@@ -415,6 +431,7 @@ mod tests {
             shape: &[2],
             pixel_type: PixelType::I16,
             params: &params,
+            context: Default::default(),
         };
         assert!(Plio.encode(&Pixels::I16(vec![3, -3]), &spec16).is_err());
     }
@@ -426,6 +443,7 @@ mod tests {
             shape: &[4],
             pixel_type: PixelType::I32,
             params: &params,
+            context: Default::default(),
         };
         let bytes = Plio
             .encode(&Pixels::I32(vec![0, 255, 300, 40000]), &spec32)
@@ -434,6 +452,7 @@ mod tests {
             shape: &[4],
             pixel_type: PixelType::U8,
             params: &params,
+            context: Default::default(),
         };
         assert!(matches!(
             Plio.decode(&bytes, &spec8),
@@ -443,6 +462,7 @@ mod tests {
             shape: &[4],
             pixel_type: PixelType::I16,
             params: &params,
+            context: Default::default(),
         };
         assert!(matches!(
             Plio.decode(&bytes, &spec16),
@@ -471,6 +491,7 @@ mod tests {
             shape: &[5],
             pixel_type: PixelType::I32,
             params: &params,
+            context: Default::default(),
         };
         assert_eq!(
             Plio.decode(&bytes, &spec).unwrap(),
@@ -488,6 +509,7 @@ mod tests {
                 shape: &shape,
                 pixel_type: PixelType::I32,
                 params: &params,
+                context: Default::default(),
             };
             let values = runs(&mut rng, n, 40, 70000, true);
             let bytes = Plio.encode(&Pixels::I32(values), &spec).unwrap();
@@ -519,6 +541,7 @@ mod tests {
             shape: &[4],
             pixel_type: PixelType::I32,
             params: &params,
+            context: Default::default(),
         };
         assert!(matches!(
             Plio.decode(&[0, 0, 0], &spec),

@@ -53,6 +53,20 @@ impl Codec for Rice {
         "RICE_1"
     }
 
+    fn short_names(&self) -> &'static [&'static str] {
+        &["rice"]
+    }
+
+    fn description(&self) -> &'static str {
+        "Rice coding of pixel differences (FITS standard; fpack's default)"
+    }
+
+    /// cfitsio marks SUBTRACTIVE_DITHER_2 Rice files so that readers too old
+    /// to restore the exact zeros refuse them.
+    fn dither2_zcmptype(&self) -> Option<&'static str> {
+        Some("RICE_ONE")
+    }
+
     fn aliases(&self) -> &'static [&'static str] {
         &["RICE_ONE"]
     }
@@ -549,6 +563,7 @@ mod tests {
             shape: &shape,
             pixel_type: pixels.pixel_type(),
             params: &p,
+            context: Default::default(),
         };
         let coded = Rice.encode(pixels, &spec).unwrap();
         let decoded = Rice.decode(&coded, &spec).unwrap();
@@ -632,6 +647,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::I16,
             params: &p,
+            context: Default::default(),
         };
         let coded = Rice.encode(&Pixels::I16(vec![5; 40]), &spec).unwrap();
         assert_eq!(coded, [0x00, 0x05, 0x00]);
@@ -644,6 +660,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::U8,
             params: &p,
+            context: Default::default(),
         };
         let coded = Rice.encode(&Pixels::U8(vec![10, 11, 9]), &spec).unwrap();
         assert_eq!(coded, [10, 0b0011_0010, 0b0010_0000]);
@@ -672,6 +689,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::I32,
             params: &p32,
+            context: Default::default(),
         };
         let coded = Rice.encode(&ints, &spec).unwrap();
         let bare = Params::new();
@@ -679,6 +697,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::I32,
             params: &bare,
+            context: Default::default(),
         };
         assert_eq!(Rice.decode(&coded, &spec_bare).unwrap(), ints);
         // Swapped values are repaired like cfitsio does.
@@ -687,6 +706,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::I32,
             params: &swapped,
+            context: Default::default(),
         };
         assert_eq!(Rice.decode(&coded, &spec_swapped).unwrap(), ints);
         // Bad values are refused.
@@ -695,6 +715,7 @@ mod tests {
                 shape: &shape,
                 pixel_type: PixelType::I32,
                 params: &bad,
+                context: Default::default(),
             };
             assert!(matches!(
                 Rice.decode(&coded, &s),
@@ -706,6 +727,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::I32,
             params: &text,
+            context: Default::default(),
         };
         assert!(matches!(
             Rice.decode(&coded, &s),
@@ -716,6 +738,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::I32,
             params: &params(32, 2),
+            context: Default::default(),
         };
         assert!(matches!(
             Rice.encode(&ints, &s),
@@ -731,12 +754,14 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::U8,
             params: &p,
+            context: Default::default(),
         };
         let coded = Rice.encode(&Pixels::U8(vec![0, 200, 255]), &as_u8).unwrap();
         let as_i16 = TileSpec {
             shape: &shape,
             pixel_type: PixelType::I16,
             params: &p,
+            context: Default::default(),
         };
         assert_eq!(
             Rice.decode(&coded, &as_i16).unwrap(),
@@ -748,6 +773,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::I16,
             params: &p,
+            context: Default::default(),
         };
         let coded = Rice
             .encode(&Pixels::I16(vec![-1, 300, 2]), &from_i16)
@@ -756,6 +782,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::I32,
             params: &p,
+            context: Default::default(),
         };
         assert_eq!(
             Rice.decode(&coded, &as_i32).unwrap(),
@@ -765,6 +792,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::U8,
             params: &p,
+            context: Default::default(),
         };
         assert!(matches!(
             Rice.decode(&coded, &as_u8),
@@ -781,6 +809,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::I32,
             params: &p,
+            context: Default::default(),
         };
         let stream = [0, 0, 0, 1, 0b1111_1000, 0, 0, 0];
         assert!(matches!(
@@ -809,6 +838,7 @@ mod tests {
                 shape: &shape,
                 pixel_type,
                 params: &p,
+                context: Default::default(),
             };
             let coded = Rice.encode(&pixels, &spec).unwrap();
             for cut in 0..coded.len() {
@@ -843,6 +873,7 @@ mod tests {
                     shape: &shape,
                     pixel_type,
                     params: &p,
+                    context: Default::default(),
                 };
                 let coded = Rice.encode(&pixels, &spec).unwrap();
                 for _ in 0..2000 {
@@ -886,6 +917,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::I16,
             params: &p,
+            context: Default::default(),
         };
         let coded = Rice.encode(&Pixels::I16(vec![]), &spec).unwrap();
         assert!(coded.is_empty());
@@ -907,6 +939,7 @@ mod tests {
             shape: &shape,
             pixel_type: PixelType::I16,
             params: &p,
+            context: Default::default(),
         };
         let megabytes = (count * 2) as f64 / 1e6;
         let rounds = 50;

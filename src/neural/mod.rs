@@ -9,7 +9,9 @@
 //! tables indexed by the networks' integer outputs ([`entropy`]). A model is
 //! identified by the SHA-256 of its file ([`model`]); the default model is
 //! compiled into the library, others are loaded from files and found by
-//! hash ([`store`]).
+//! hash ([`store`]). Which engine runs is the caller's choice, handed to the
+//! codecs with every tile ([`crate::codec::CodecContext`]), never a
+//! process-wide setting.
 
 pub mod engine;
 pub mod entropy;
@@ -24,23 +26,6 @@ pub mod tch_engine;
 
 pub use engine::{Cpu, Engine, Planes};
 
-use std::sync::RwLock;
-
-static ENGINE: RwLock<Option<&'static dyn Engine>> = RwLock::new(None);
-
-/// The engine neural codecs run on: the CPU engine unless another was set.
-pub fn engine() -> &'static dyn Engine {
-    ENGINE
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .unwrap_or(&Cpu)
-}
-
-/// Choose the engine for this process (the CLI's `--device`). Every engine
-/// computes the same integers, so this changes speed, never output.
-pub fn set_engine(e: &'static dyn Engine) {
-    *ENGINE.write().unwrap_or_else(|e| e.into_inner()) = Some(e);
-}
 pub use model::{Model, ModelError, Variant};
 
 /// A model file loaded by [`load_model_file`].

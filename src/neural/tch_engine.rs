@@ -75,7 +75,7 @@ impl Tch {
         self.device
     }
 
-    /// A leaked instance, for [`super::set_engine`].
+    /// A leaked instance, for [`crate::codec::CodecContext::engine`].
     pub fn leak(self) -> &'static Tch {
         Box::leak(Box::new(self))
     }

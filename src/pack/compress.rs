@@ -26,6 +26,10 @@ pub struct CompressSummary {
     pub n_tiles: usize,
     /// True when the decoded pixels equal the input bit for bit.
     pub lossless: bool,
+    /// True when the codec itself loses information (HCOMPRESS_1 with a
+    /// scale), beyond any quantization: such tiles cannot be compared for
+    /// equality, so the written file is decoded again and bounded.
+    pub lossy_codec: bool,
     /// Bytes of pixel data in the input HDU.
     pub raw_bytes: u64,
     /// Bytes of the compressed table's data unit (rows + heap, unpadded).
@@ -90,13 +94,9 @@ fn plan(hdu: &Hdu, opts: &CompressOptions, ctx: &Context) -> Result<Option<Plan>
             if a == "NONE" {
                 return Ok(None);
             }
-            algorithm = match a.as_str() {
-                "RICE" | "RICE_ONE" => "RICE_1".into(),
-                "GZIP" => "GZIP_1".into(),
-                "HCOMPRESS" => "HCOMPRESS_1".into(),
-                "PLIO" => "PLIO_1".into(),
-                _ => a,
-            };
+            // fpack's short spellings (RICE, GZIP, HCOMPRESS, PLIO) and any
+            // name a codec answers to.
+            algorithm = codec::find_by_name(&a).map_or(a, |c| c.id().to_string());
         }
         if let Some(t) = directive_text(h, "FZTILE") {
             tiling = parse_fztile(&t).ok_or_else(|| {
@@ -175,12 +175,12 @@ fn plan(hdu: &Hdu, opts: &CompressOptions, ctx: &Context) -> Result<Option<Plan>
 
 pub use crate::codec::jxl::{JXL_DEFAULT_STRIP_ROWS, JXL_MIN_DEFAULT_TILE_PIXELS};
 
-/// Tile axes for an image, following cfitsio's rules (imcomp_init_table):
-/// rows by default; for HCOMPRESS_1 2-D blocks of about 16 rows whose last
-/// block keeps at least 4 rows.
+/// Tile axes for an image: fpack's rows by default, `-w`, or `-t`'s axes
+/// clipped to the image, then adjusted by the codec ([`Codec::tile_axes`]:
+/// strips for 2-D codecs, HCOMPRESS_1's blocks as cfitsio chooses them).
 pub fn resolve_tile_axes(image: &[usize], tiling: &Tiling, algorithm: &str) -> Result<Vec<usize>> {
     let n = image.len();
-    let mut tile: Vec<usize> = match tiling {
+    let tile: Vec<usize> = match tiling {
         Tiling::Rows => {
             let mut t = vec![1; n];
             t[0] = image[0];
@@ -209,57 +209,15 @@ pub fn resolve_tile_axes(image: &[usize], tiling: &Tiling, algorithm: &str) -> R
                 .collect()
         }
     };
-    let strip = codec::find(algorithm).and_then(|c| c.default_strip());
-    if let (Some((min_rows, min_pixels)), Tiling::Rows) = (strip, tiling) {
-        // 2-D codecs (JXL_1, IDF_1, PCNN_1, MIXPRED_1): full-width strips of
-        // at least `min_rows` rows and `min_pixels` pixels, so narrow images
-        // are not cut into tiny tiles; the strips code in parallel. JXL_1's
-        // figures are in docs/jxl.md, MIXPRED_1's in docs/mixpred.md.
-        tile = vec![1; n];
-        tile[0] = image[0];
-        if n > 1 {
-            let rows = min_rows.max(min_pixels.div_ceil(image[0].max(1)));
-            tile[1] = image[1].min(rows);
-        }
+    match codec::find(algorithm) {
+        Some(c) => c
+            .tile_axes(image, tile, matches!(tiling, Tiling::Rows))
+            .map_err(|e| match e {
+                crate::error::CodecError::BadParameter(m) => Error::bad_parameter(m),
+                other => Error::bad_parameter(format!("{algorithm}: {other}")),
+            }),
+        None => Ok(tile),
     }
-    if algorithm == "HCOMPRESS_1" {
-        if n < 2 || image.iter().filter(|&&d| d >= 4).count() < 2 {
-            return Err(Error::bad_parameter(
-                "HCOMPRESS_1 needs an image with at least two axes of 4 or more pixels",
-            ));
-        }
-        if matches!(tiling, Tiling::Rows) {
-            tile[1] = if image[1] <= 30 {
-                image[1]
-            } else {
-                [16, 24, 20, 30, 28, 26, 22, 18, 14]
-                    .into_iter()
-                    .find(|&t| image[1].is_multiple_of(t) || image[1] % t > 3)
-                    .unwrap_or(17)
-            };
-        }
-        let big: Vec<usize> = (0..n).filter(|&i| tile[i] > 1).collect();
-        if big.len() != 2 || tile[big[0]] < 4 || tile[big[1]] < 4 {
-            return Err(Error::bad_parameter(
-                "HCOMPRESS_1 tiles must have exactly two axes of at least 4 pixels",
-            ));
-        }
-        for &axis in &big {
-            let remain = image[axis] % tile[axis];
-            if remain > 0 && remain < 4 {
-                let ndiv = image[axis] / tile[axis];
-                tile[axis] += remain.div_ceil(ndiv);
-                let remain = image[axis] % tile[axis];
-                if remain > 0 && remain < 4 {
-                    return Err(Error::bad_parameter(format!(
-                        "HCOMPRESS_1: the last tile along axis {} would have fewer than 4 pixels",
-                        axis + 1
-                    )));
-                }
-            }
-        }
-    }
-    Ok(tile)
 }
 
 fn seed_for(plan: &Plan, first_tile: &Pixels) -> i32 {
@@ -291,12 +249,13 @@ pub fn compress_image(hdu: &Hdu, opts: &CompressOptions) -> Result<Option<Compre
     };
     let Some((cube_plan, forced)) = cube_plan(&axes, pixel_type, &plan, opts) else {
         let mut plan = plan;
-        if plan.codec.id() == "CUBE_1" {
+        if plan.codec.wraps_inner_codec() {
             // Asked for by name (FZALGOR, -T) for an image that is not an
             // integer cube: code it plane by plane with the standard codec.
-            plan.codec = codec::find(cube::DEFAULT_INNER).expect("RICE_1 is registered");
+            let wrapper = plan.codec.id();
+            plan.codec = cube::default_inner();
             plan.notes.push(format!(
-                "CUBE_1 needs an integer image with 3 or more axes; used {}",
+                "{wrapper} needs an integer image with 3 or more axes; used {}",
                 plan.codec.id()
             ));
         }
@@ -363,10 +322,10 @@ fn cube_plan(
     plan: &Plan,
     opts: &CompressOptions,
 ) -> Option<(Plan, bool)> {
-    let explicit = plan.codec.id() == "CUBE_1";
+    let explicit = plan.codec.wraps_inner_codec();
     let (inner, forced, predictor) = match (explicit, opts.cube) {
-        (true, CubeMode::On(p)) => (codec::find(cube::DEFAULT_INNER)?, true, p),
-        (true, _) => (codec::find(cube::DEFAULT_INNER)?, true, Predictor::Auto),
+        (true, CubeMode::On(p)) => (cube::default_inner(), true, p),
+        (true, _) => (cube::default_inner(), true, Predictor::Auto),
         (false, CubeMode::Off) => return None,
         (false, CubeMode::On(p)) => (plan.codec, true, p),
         (false, CubeMode::Auto) => (plan.codec, false, Predictor::Auto),
@@ -389,7 +348,7 @@ fn cube_plan(
     );
     Some((
         Plan {
-            codec: codec::find("CUBE_1").expect("CUBE_1 is registered"),
+            codec: &cube::Cube,
             tiling: Tiling::Axes(cube_tile_axes(axes, &plan.tiling)),
             params: Some(params),
             notes,
@@ -412,7 +371,7 @@ pub fn cube_tile_axes(image: &[usize], tiling: &Tiling) -> Vec<usize> {
     match tiling {
         Tiling::Whole => return image.to_vec(),
         Tiling::Axes(_) => {
-            if let Ok(t) = resolve_tile_axes(image, tiling, "CUBE_1") {
+            if let Ok(t) = resolve_tile_axes(image, tiling, cube::Cube.id()) {
                 if t.len() >= 3 && t[2] >= 2 {
                     return t;
                 }
@@ -443,21 +402,14 @@ fn compress_planned(
     ctx: Context,
 ) -> Result<CompressedHdu> {
     let quantized = pixel_type.is_float() && plan.quantize.is_some_and(|q| q.level != 0.0);
-    let plio_shift = plio_offset(plan.codec.id(), pixel_type, &hdu.header);
+    let plio_shift = plio_offset(plan.codec, pixel_type, &hdu.header);
     let coded_type = if quantized || plio_shift != 0 {
         PixelType::I32
     } else {
         pixel_type
     };
     if !plan.codec.supports(coded_type) {
-        // The standard codec that codes this type best: Rice for integers up
-        // to 32 bits (also quantized floats), GZIP_2 for the rest.
-        let rice = codec::find("RICE_1").expect("RICE_1 is registered");
-        let fallback = if rice.supports(coded_type) {
-            rice
-        } else {
-            codec::find("GZIP_2").expect("GZIP_2 is registered")
-        };
+        let fallback = codec::standard::fallback_for(coded_type);
         plan.notes.push(format!(
             "{} cannot code BITPIX={bitpix}{}; used {}",
             plan.codec.id(),
@@ -486,10 +438,10 @@ fn compress_planned(
     }
     let image = &image[..expected];
 
-    let no_compress = codec.id() == "NOCOMPRESS";
-    // Lossy Hcompress cannot be checked tile by tile for equality; the file
-    // level check bounds its values instead.
-    let lossy_codec = codec.id() == "HCOMPRESS_1" && plan.codec_options.hcompress_scale != 0.0;
+    let no_compress = codec.stores_uncompressed();
+    // A lossy codec (Hcompress with a scale) cannot be checked tile by tile
+    // for equality; the file level check bounds its values instead.
+    let lossy_codec = !codec.is_lossless(&params);
     let dither_seed = if quantized {
         seed_for(
             &plan,
@@ -502,8 +454,8 @@ fn compress_planned(
         method: QuantizeMethod::SubtractiveDither1,
         level: 4.0,
     });
-    if codec.id() == "HCOMPRESS_1" && qspec.method == QuantizeMethod::SubtractiveDither2 {
-        // As cfitsio: HCOMPRESS_1 cannot keep exact zeros.
+    if codec.dither2_zcmptype().is_none() && qspec.method == QuantizeMethod::SubtractiveDither2 {
+        // As cfitsio: this codec (HCOMPRESS_1) cannot keep exact zeros.
         qspec.method = QuantizeMethod::SubtractiveDither1;
     }
 
@@ -525,6 +477,7 @@ fn compress_planned(
                 shape: &shape,
                 pixel_type: coded_type,
                 params: &params,
+                context: opts.context,
             };
             let codec_error = |source| Error::Codec {
                 context: ctx.clone().tile(index + 1),
@@ -614,17 +567,18 @@ fn compress_planned(
                 }
                 None => {
                     // Not quantizable (e.g. no noise): stored losslessly, as cfitsio does.
-                    let gzip = codec::find("GZIP_1").expect("GZIP_1 is registered");
+                    let gzip = codec::standard::gzip1();
                     let raw_spec = TileSpec {
                         shape: &shape,
                         pixel_type,
                         params: &Params::new(),
+                        context: opts.context,
                     };
                     let gz = gzip
                         .encode(&pixels, &raw_spec)
                         .map_err(|source| Error::Codec {
                             context: ctx.clone().tile(index + 1),
-                            algorithm: "GZIP_1".into(),
+                            algorithm: gzip.id().into(),
                             error: source,
                         })?;
                     check(gzip, &gz, &raw_spec, &pixels)?;
@@ -681,13 +635,9 @@ fn compress_planned(
     // cfitsio marks SUBTRACTIVE_DITHER_2 Rice files as 'RICE_ONE' so that
     // readers too old to restore exact zeros refuse them instead of
     // returning wrong values.
-    let zcmptype = if quantized
-        && qspec.method == QuantizeMethod::SubtractiveDither2
-        && codec.id() == "RICE_1"
-    {
-        "RICE_ONE"
-    } else {
-        codec.id()
+    let zcmptype = match codec.dither2_zcmptype() {
+        Some(marked) if quantized && qspec.method == QuantizeMethod::SubtractiveDither2 => marked,
+        _ => codec.id(),
     };
     cards.push(Card::new_string(
         "ZCMPTYPE",
@@ -764,8 +714,8 @@ fn compress_planned(
         algorithm: codec.id().to_string(),
         tile_axes,
         n_tiles: grid.n_tiles(),
-        lossless: !quantized
-            && (codec.id() != "HCOMPRESS_1" || plan.codec_options.hcompress_scale == 0.0),
+        lossless: !quantized && !lossy_codec,
+        lossy_codec,
         raw_bytes: expected as u64,
         compressed_bytes: data.len() as u64,
         notes,
@@ -777,13 +727,14 @@ fn compress_planned(
     })
 }
 
-/// PLIO_1 codes the physical values of unsigned 16-bit images (the stored
-/// value plus 32768 when BZERO = 32768), as cfitsio does: the offset to add
-/// to stored int16 values before coding, 0 when none applies.
-pub fn plio_offset(algorithm: &str, pixel_type: PixelType, header: &Header) -> i32 {
+/// Some codecs (PLIO_1) code the physical values of unsigned 16-bit images
+/// (the stored value plus 32768 when BZERO = 32768), as cfitsio does
+/// ([`Codec::codes_unsigned_16_physically`]): the offset to add to stored
+/// int16 values before coding, 0 when none applies.
+pub fn plio_offset(codec: &dyn Codec, pixel_type: PixelType, header: &Header) -> i32 {
     let unsigned = header.get_float("BZERO") == Some(32768.0)
         && header.get_float("BSCALE").is_none_or(|s| s == 1.0);
-    if algorithm == "PLIO_1" && pixel_type == PixelType::I16 && unsigned {
+    if codec.codes_unsigned_16_physically() && pixel_type == PixelType::I16 && unsigned {
         32768
     } else {
         0

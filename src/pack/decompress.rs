@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use super::keywords::restore_image_header;
-use crate::codec::{self, ParamValue, Params, TileSpec};
+use crate::codec::{self, CodecContext, ParamValue, Params, TileSpec};
 use crate::error::{Context, Error, Result};
 use crate::fits::{hdu::axes, Hdu, Header, Value};
 use crate::limits::Limits;
@@ -145,10 +145,12 @@ pub struct TileDecoder<'a> {
     blank_key: Option<i32>,
     /// See [`super::compress::plio_offset`].
     plio_shift: i32,
+    /// Handed to the codec with every tile.
+    context: CodecContext,
 }
 
 impl<'a> TileDecoder<'a> {
-    pub fn new(hdu: &'a Hdu, limits: &Limits) -> Result<Self> {
+    pub fn new(hdu: &'a Hdu, limits: &Limits, context: &CodecContext) -> Result<Self> {
         let ctx = Context::hdu(hdu.number);
         let info = CompressedImageInfo::parse(&hdu.header, &ctx)?;
         let codec = codec::find(&info.algorithm).ok_or_else(|| {
@@ -187,9 +189,10 @@ impl<'a> TileDecoder<'a> {
         if compressed_col.is_none() && gzip_col.is_none() && raw_col.is_none() {
             return Err(Error::malformed(ctx, "no COMPRESSED_DATA column"));
         }
-        let plio_shift = super::compress::plio_offset(codec.id(), info.pixel_type, &hdu.header);
+        let plio_shift = super::compress::plio_offset(codec, info.pixel_type, &hdu.header);
         Ok(TileDecoder {
             plio_shift,
+            context: *context,
             scale_col: table.column("ZSCALE"),
             zero_col: table.column("ZZERO"),
             blank_col: table.column("ZBLANK"),
@@ -241,16 +244,17 @@ impl<'a> TileDecoder<'a> {
                 let bytes = table.var_bytes(index, g)?;
                 if !bytes.is_empty() {
                     // Stored losslessly because it could not be quantized.
-                    let gzip = codec::find("GZIP_1").expect("GZIP_1 is registered");
+                    let gzip = codec::standard::gzip1();
                     let params = Params::new();
                     let spec = TileSpec {
                         shape: &shape,
                         pixel_type: info.pixel_type,
                         params: &params,
+                        context: self.context,
                     };
                     let p = gzip
                         .decode(bytes, &spec)
-                        .map_err(|e| codec_err("GZIP_1", e))?;
+                        .map_err(|e| codec_err(gzip.id(), e))?;
                     return Ok(p.to_be_bytes());
                 }
             }
@@ -283,6 +287,7 @@ impl<'a> TileDecoder<'a> {
             shape: &shape,
             pixel_type: coded_type,
             params: &info.params,
+            context: self.context,
         };
         let pixels = self
             .codec
@@ -356,8 +361,12 @@ impl<'a> TileDecoder<'a> {
 const TILES_PER_BATCH: usize = 256;
 
 /// Decode every tile of a compressed HDU into the image's big-endian bytes.
-pub fn decompress_pixels(hdu: &Hdu, limits: &Limits) -> Result<(CompressedImageInfo, Vec<u8>)> {
-    let decoder = TileDecoder::new(hdu, limits)?;
+pub fn decompress_pixels(
+    hdu: &Hdu,
+    limits: &Limits,
+    context: &CodecContext,
+) -> Result<(CompressedImageInfo, Vec<u8>)> {
+    let decoder = TileDecoder::new(hdu, limits, context)?;
     let elem = decoder.info.pixel_type.size();
     let mut image = vec![0u8; decoder.grid.n_pixels() * elem];
     let n = decoder.n_tiles();
@@ -398,8 +407,13 @@ pub fn decompress_pixels(hdu: &Hdu, limits: &Limits) -> Result<(CompressedImageI
 
 /// Decompress a compressed HDU into an image HDU (`as_primary`: as the
 /// primary array of the output file).
-pub fn decompress_image(hdu: &Hdu, as_primary: bool, limits: &Limits) -> Result<DecompressedImage> {
-    let (info, data) = decompress_pixels(hdu, limits)?;
+pub fn decompress_image(
+    hdu: &Hdu,
+    as_primary: bool,
+    limits: &Limits,
+    context: &CodecContext,
+) -> Result<DecompressedImage> {
+    let (info, data) = decompress_pixels(hdu, limits, context)?;
     let header = restore_image_header(
         &hdu.header,
         info.pixel_type.bitpix(),

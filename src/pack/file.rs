@@ -25,6 +25,7 @@ use super::compress::{compress_image, CompressSummary};
 use super::decompress::{decompress_pixels, CompressedImageInfo, TileDecoder};
 use super::keywords::{non_structural, restore_image_header};
 use super::options::{CompressOptions, DecompressOptions, HduSelector};
+use crate::codec::{self, CodecContext};
 use crate::error::{Context, Error, Result};
 use crate::fits::checksum::Crc;
 use crate::fits::hdu::set_checksums;
@@ -161,6 +162,14 @@ impl FileReport {
             HduAction::Compressed(s) => s.lossless,
             _ => true,
         })
+    }
+
+    /// True when some HDU was coded by a lossy codec (not only quantized):
+    /// its tiles had no equality check, so the output must be decoded.
+    pub fn has_lossy_codec(&self) -> bool {
+        self.hdus
+            .iter()
+            .any(|h| matches!(&h.action, HduAction::Compressed(s) if s.lossy_codec))
     }
 }
 
@@ -520,8 +529,8 @@ pub fn decompress_stream<W: Write>(
                 info,
                 table,
             } => {
-                let (_, data) =
-                    decompress_pixels(&table, &opts.limits).map_err(|e| in_file(e, &name))?;
+                let (_, data) = decompress_pixels(&table, &opts.limits, &opts.context)
+                    .map_err(|e| in_file(e, &name))?;
                 let restore = |as_primary| {
                     restore_image_header(
                         &table.header,
@@ -608,7 +617,12 @@ pub fn decompress_stream<W: Write>(
 /// identical non-structural header cards, identical pixels for lossless
 /// HDUs (and within the quantization step for quantized ones), identical
 /// bytes for HDUs that were copied.
-pub fn verify_compressed(source: Input, packed: Input, limits: Limits) -> Result<()> {
+pub fn verify_compressed(
+    source: Input,
+    packed: Input,
+    limits: Limits,
+    context: &CodecContext,
+) -> Result<()> {
     let packed_name = packed.name();
     let source_name = source.name();
     let mut src = source.reader(limits)?;
@@ -648,9 +662,8 @@ pub fn verify_compressed(source: Input, packed: Input, limits: Limits) -> Result
                     ));
                 }
                 let lossy = info.quantize.is_some()
-                    || (info.algorithm == "HCOMPRESS_1"
-                        && info.params.get_float("SCALE").is_some_and(|s| s != 0.0));
-                compare_tiles(table, orig.data_bytes(), lossy, limits)
+                    || codec::find(&info.algorithm).is_some_and(|c| !c.is_lossless(&info.params));
+                compare_tiles(table, orig.data_bytes(), lossy, limits, context)
                     .map_err(|e| in_file(e, &packed_name))?;
             }
         }
@@ -670,8 +683,14 @@ pub fn verify_compressed(source: Input, packed: Input, limits: Limits) -> Result
 /// `source` (the original image's bytes), in parallel and without building
 /// a second copy of the image. Lossless HDUs must match bit for bit; lossy
 /// ones must keep every NaN and stay within the source's value range.
-fn compare_tiles(table: &Hdu, source: &[u8], lossy: bool, limits: Limits) -> Result<()> {
-    let decoder = TileDecoder::new(table, &limits)?;
+fn compare_tiles(
+    table: &Hdu,
+    source: &[u8],
+    lossy: bool,
+    limits: Limits,
+    context: &CodecContext,
+) -> Result<()> {
+    let decoder = TileDecoder::new(table, &limits, context)?;
     let elem = decoder.info.pixel_type.size();
     let pixel_type = decoder.info.pixel_type;
     if source.len() < decoder.grid.n_pixels() * elem {
@@ -958,8 +977,8 @@ pub fn compress_file(
     // What reaches the disk was verified in memory tile by tile (decoded and
     // compared), table by table (descriptors re-read) and header by header;
     // the re-read in write_atomically proves the disk holds those bytes.
-    // Lossy Hcompress, which has no tile-level equality, is decoded from the
-    // file and bounded against the source.
+    // A lossy codec (Hcompress with a scale), which has no tile-level
+    // equality, is decoded from the file and bounded against the source.
     transform_file(
         input,
         output,
@@ -968,11 +987,13 @@ pub fn compress_file(
         after,
         |w| compress_stream(Input::Path(input), w, opts),
         |temp, report| {
-            let lossy_hcompress = report.hdus.iter().any(|h| {
-            matches!(&h.action, HduAction::Compressed(s) if s.algorithm == "HCOMPRESS_1" && !s.lossless)
-        });
-            if lossy_hcompress {
-                verify_compressed(Input::Path(input), Input::Path(temp), opts.limits)
+            if report.has_lossy_codec() {
+                verify_compressed(
+                    Input::Path(input),
+                    Input::Path(temp),
+                    opts.limits,
+                    &opts.context,
+                )
             } else {
                 Ok(())
             }

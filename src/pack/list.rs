@@ -13,7 +13,7 @@ use super::decompress::{decompress_pixels, CompressedImageInfo};
 use super::file::Input;
 use super::options::{CompressOptions, CubeMode};
 use crate::codec::cube::{self, Predictor};
-use crate::codec::REGISTRY;
+use crate::codec::{Codec, CodecContext, REGISTRY};
 use crate::error::{Context, Result};
 use crate::fits::{Hdu, HduKind};
 use crate::limits::Limits;
@@ -73,7 +73,7 @@ impl std::fmt::Display for ListEntry {
     }
 }
 
-fn entry_for(hdu: &Hdu) -> ListEntry {
+fn entry_for(hdu: &Hdu, context: &CodecContext) -> ListEntry {
     let ctx = Context::hdu(hdu.number);
     let checksum_ok = if hdu.header.contains("CHECKSUM") || hdu.header.contains("DATASUM") {
         Some(hdu.checksum_mismatch().is_none())
@@ -108,46 +108,11 @@ fn entry_for(hdu: &Hdu) -> ListEntry {
                 let raw: usize = info.axes.iter().product::<usize>() * info.pixel_type.size();
                 entry.ratio = (hdu.data_len > 0).then(|| raw as f64 / hdu.data_len as f64);
                 entry.axes = info.axes;
-                // CUBE_1 says what it wraps: the listing is where an
-                // operator sees that standard readers will refuse the HDU.
-                let algorithm = if info.algorithm.eq_ignore_ascii_case("CUBE_1") {
-                    format!(
-                        "CUBE_1(inner={},axis={})",
-                        info.params.get_text("INNER").unwrap_or("?"),
-                        info.params.get_int("PREDAXIS").unwrap_or(3)
-                    )
-                } else if info.algorithm.eq_ignore_ascii_case("IDF_1") {
-                    // The model decides whether this HDU can be decoded here
-                    // at all; the device, how fast.
-                    let sha = info.params.get_text("IDFSHA").unwrap_or("?").trim();
-                    let have = crate::neural::store::find(sha).is_some();
-                    format!(
-                        "IDF_1(model={},sha256={},{},device={})",
-                        info.params.get_text("IDFMODEL").unwrap_or("?").trim(),
-                        sha.get(..12).unwrap_or(sha),
-                        if have { "available" } else { "MISSING" },
-                        crate::neural::engine().name()
-                    )
-                } else if info.algorithm.eq_ignore_ascii_case("PCNN_1") {
-                    let sha = info.params.get_text("PCNNSHA").unwrap_or("?").trim();
-                    let have = crate::neural::pcnn::store::find(sha).is_some();
-                    format!(
-                        "PCNN_1(model={},sha256={},{},coding={},device=cpu)",
-                        info.params.get_text("PCNNMODL").unwrap_or("?").trim(),
-                        sha.get(..12).unwrap_or(sha),
-                        if have { "available" } else { "MISSING" },
-                        if info
-                            .params
-                            .get_text("PCNNCODE")
-                            .is_some_and(|c| c.trim() == "16")
-                        {
-                            "16bit"
-                        } else {
-                            "msb/lsb"
-                        },
-                    )
-                } else {
-                    info.algorithm
+                // The codec says what decides whether this HDU can be read
+                // here (CUBE_1's inner codec, a neural codec's model).
+                let algorithm = match crate::codec::find(&info.algorithm) {
+                    Some(c) => c.describe_hdu(&info.params, context),
+                    None => info.algorithm,
                 };
                 entry.compression = Some((algorithm, info.tile_axes));
             }
@@ -158,14 +123,14 @@ fn entry_for(hdu: &Hdu) -> ListEntry {
 }
 
 /// List the HDUs of a file without decoding any pixels.
-pub fn list(input: Input, limits: Limits) -> Result<Vec<ListEntry>> {
+pub fn list(input: Input, limits: Limits, context: &CodecContext) -> Result<Vec<ListEntry>> {
     let name = match input {
         Input::Path(p) => p.to_path_buf(),
         Input::Bytes(_) => "<stdin>".into(),
     };
     let mut out = Vec::new();
     super::file::for_each_raw_hdu(input, limits, |hdu| {
-        out.push(entry_for(&hdu));
+        out.push(entry_for(&hdu, context));
         Ok(())
     })
     .map_err(|e| e.with_file(&name))?;
@@ -201,7 +166,7 @@ pub fn compare_algorithms(hdu: &Hdu, base: &CompressOptions) -> Vec<Trial> {
     let mut runs: Vec<(String, CompressOptions, &str)> = Vec::new();
     for codec in REGISTRY
         .iter()
-        .filter(|c| c.can_encode() && !matches!(c.id(), "NOCOMPRESS" | "CUBE_1"))
+        .filter(|c| c.can_encode() && !c.stores_uncompressed() && !c.wraps_inner_codec())
     {
         let opts = CompressOptions {
             algorithm: codec.id().to_string(),
@@ -217,9 +182,9 @@ pub fn compare_algorithms(hdu: &Hdu, base: &CompressOptions) -> Vec<Trial> {
                 _ => CubeMode::On(Predictor::Auto),
             };
             runs.push((
-                format!("CUBE_1+{}", codec.id()),
+                format!("{}+{}", cube::Cube.id(), codec.id()),
                 CompressOptions { cube: on, ..opts },
-                "CUBE_1",
+                cube::Cube.id(),
             ));
         }
     }
@@ -237,7 +202,7 @@ pub fn compare_algorithms(hdu: &Hdu, base: &CompressOptions) -> Vec<Trial> {
                     data: c.data,
                 };
                 let start = Instant::now();
-                let decoded = decompress_pixels(&table, &base.limits);
+                let decoded = decompress_pixels(&table, &base.limits, &base.context);
                 let unpack_seconds = start.elapsed().as_secs_f64();
                 let exact = decoded
                     .as_ref()

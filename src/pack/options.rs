@@ -5,7 +5,7 @@
 //! same choices apply to archive jobs and to the cfitsio shim.
 
 use crate::codec::cube::Predictor;
-use crate::codec::EncodeOptions;
+use crate::codec::{self, CodecContext, EncodeOptions};
 use crate::limits::Limits;
 use crate::tile::quantize::{QuantizeMethod, QuantizeSpec};
 
@@ -77,12 +77,14 @@ pub struct CompressOptions {
     /// each HDU's header, which override the options above, as fpack does.
     pub header_directives: bool,
     pub limits: Limits,
+    /// How codecs compute (engine, batch); never changes the output.
+    pub context: CodecContext,
 }
 
 impl Default for CompressOptions {
     fn default() -> Self {
         CompressOptions {
-            algorithm: "RICE_1".into(),
+            algorithm: codec::standard::default_codec().id().into(),
             tiling: Tiling::Rows,
             quantize: None,
             dither_seed: DitherSeed::Clock,
@@ -92,6 +94,7 @@ impl Default for CompressOptions {
             checksums: true,
             header_directives: true,
             limits: Limits::default(),
+            context: CodecContext::default(),
         }
     }
 }
@@ -101,6 +104,18 @@ impl CompressOptions {
     pub fn with_quantize(mut self, level: f32, method: QuantizeMethod) -> Self {
         self.quantize = Some(QuantizeSpec { method, level });
         self
+    }
+
+    /// Whether the chosen codec, with these options, returns exactly the
+    /// pixels it was given (an unknown algorithm is refused later, by name).
+    pub fn is_lossless_codec(&self) -> bool {
+        codec::find(&self.algorithm).is_none_or(|c| c.is_lossless_with(&self.codec))
+    }
+
+    /// Whether compressing with these options may change pixel values
+    /// (quantization or a lossy codec), before header directives.
+    pub fn is_lossy(&self) -> bool {
+        self.quantize.is_some() || !self.is_lossless_codec()
     }
 }
 
@@ -115,6 +130,8 @@ pub struct DecompressOptions {
     /// Verify CHECKSUM/DATASUM of every HDU that has them while reading.
     pub verify_checksums: bool,
     pub limits: Limits,
+    /// How codecs compute (engine); never changes the pixels.
+    pub context: CodecContext,
 }
 
 impl Default for DecompressOptions {
@@ -124,6 +141,7 @@ impl Default for DecompressOptions {
             checksums: true,
             verify_checksums: true,
             limits: Limits::default(),
+            context: CodecContext::default(),
         }
     }
 }

@@ -19,6 +19,16 @@ pub enum PixelType {
 }
 
 impl PixelType {
+    /// Every pixel type, in BITPIX order 8, 16, 32, 64, -32, -64.
+    pub const ALL: [PixelType; 6] = [
+        PixelType::U8,
+        PixelType::I16,
+        PixelType::I32,
+        PixelType::I64,
+        PixelType::F32,
+        PixelType::F64,
+    ];
+
     pub fn from_bitpix(bitpix: i64) -> Option<Self> {
         Some(match bitpix {
             8 => PixelType::U8,

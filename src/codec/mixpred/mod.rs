@@ -68,6 +68,14 @@ impl Codec for MixPred {
         NAME
     }
 
+    fn short_names(&self) -> &'static [&'static str] {
+        &["mixpred", "mix"]
+    }
+
+    fn description(&self) -> &'static str {
+        "adaptive predictor mixing, context modelling and rANS for integer images (fpack-ng)"
+    }
+
     fn supports(&self, pixel_type: PixelType) -> bool {
         matches!(pixel_type, PixelType::U8 | PixelType::I16 | PixelType::I32)
     }
@@ -131,6 +139,7 @@ mod tests {
             shape,
             pixel_type: pixels.pixel_type(),
             params: &params,
+            context: Default::default(),
         };
         let bytes = MixPred.encode(&pixels, &spec).unwrap();
         assert_eq!(MixPred.decode(&bytes, &spec).unwrap(), pixels);
@@ -229,6 +238,7 @@ mod tests {
             shape: &[64, 64],
             pixel_type: PixelType::I16,
             params: &params,
+            context: Default::default(),
         };
         let good = MixPred.encode(&pixels, &spec).unwrap();
         for cut in 0..good.len() {
@@ -256,6 +266,7 @@ mod tests {
             shape: &[4],
             pixel_type: PixelType::I16,
             params: &spec_params,
+            context: Default::default(),
         };
         assert!(MixPred.decode(&[1, 0], &spec).is_err());
         let p2 = Params::new().with(VERSION_KEY, ParamValue::Int(2));

@@ -21,7 +21,6 @@ use super::mixture::{Dist, SymbolModel};
 use super::model::{PcnnModel, PER_COMPONENT};
 use super::net::Runner;
 use crate::error::CodecError;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const STREAM_VERSION: u8 = 1;
 const HEADER: usize = 8;
@@ -56,20 +55,13 @@ fn crc(px: &[i32]) -> u32 {
     h.finalize()
 }
 
-/// Pixels the encoder's network evaluates per run (layer by layer over a run
-/// of a row); any value gives the same numbers. 0: whole rows.
-static BATCH: AtomicUsize = AtomicUsize::new(0);
-
-/// Set the encoder's run length (tests and benchmarks; 0 = whole rows).
-pub fn set_encoder_batch(pixels: usize) {
-    BATCH.store(pixels, Ordering::Relaxed);
-}
-
 /// The distribution every pixel of a tile is coded with, in raster order:
-/// the network's, adapted online ([`super::adapt`]).
-pub fn predict(model: &PcnnModel, px: &[i32], w: usize, h: usize) -> Vec<Dist> {
-    let batch = match BATCH.load(Ordering::Relaxed) {
-        0 => w,
+/// the network's, adapted online ([`super::adapt`]). `batch`: pixels the
+/// network evaluates per run (layer by layer over a run of a row; 0: whole
+/// rows); any value gives the same numbers.
+pub fn predict(model: &PcnnModel, px: &[i32], w: usize, h: usize, batch: usize) -> Vec<Dist> {
+    let batch = match batch {
+        0 => w.max(1),
         b => b,
     };
     let mut run = Runner::new(model, w);
@@ -142,15 +134,17 @@ fn enc_err<E: std::fmt::Debug>(e: E) -> CodecError {
 }
 
 /// Code a tile of unsigned pixel values (0..=65535, or 0..=255 in Byte mode),
-/// `w` wide and `h` high.
+/// `w` wide and `h` high, running the network over `batch` pixels at a time
+/// ([`predict`]; the bytes do not depend on it).
 pub fn encode_tile(
     model: &PcnnModel,
     px: &[i32],
     w: usize,
     h: usize,
     mode: Mode,
+    batch: usize,
 ) -> Result<Vec<u8>, CodecError> {
-    encode(model, px, w, h, mode, false).map(|(bytes, _)| bytes)
+    encode(model, px, w, h, mode, batch, false).map(|(bytes, _)| bytes)
 }
 
 /// [`encode_tile`], and the model's own code length of the tile in bits (the
@@ -161,8 +155,9 @@ pub fn encode_tile_estimated(
     w: usize,
     h: usize,
     mode: Mode,
+    batch: usize,
 ) -> Result<(Vec<u8>, f64), CodecError> {
-    encode(model, px, w, h, mode, true)
+    encode(model, px, w, h, mode, batch, true)
 }
 
 fn encode(
@@ -171,6 +166,7 @@ fn encode(
     w: usize,
     h: usize,
     mode: Mode,
+    batch: usize,
     estimate: bool,
 ) -> Result<(Vec<u8>, f64), CodecError> {
     let limit = if mode == Mode::Byte { 255 } else { 65535 };
@@ -179,7 +175,7 @@ fn encode(
             "PCNN_1 codes {w}x{h} values in 0..={limit}"
         )));
     }
-    let dists = predict(model, px, w, h);
+    let dists = predict(model, px, w, h, batch);
     let dj = best_offset(&dists, px, mode);
     let mut enc = DefaultRangeEncoder::new();
     for (d, &v) in dists.iter().zip(px) {
