@@ -199,10 +199,12 @@ pub fn tile_shape(
 ) -> Result<Vec<usize>, ShimError> {
     let codec = core::find_codec(zcmptype)?;
     let image: Vec<usize> = shape_numpy.iter().rev().copied().collect();
-    let is_cube = codec.id() == "CUBE_1";
+    // A codec that codes planes with an inner codec (CUBE_1) needs a cube.
+    let is_cube = codec.wraps_inner_codec();
     if is_cube && image.len() < 3 {
         return Err(ShimError::Unsupported(format!(
-            "CUBE_1 codes arrays of 3 or more axes, not {}",
+            "{} codes arrays of 3 or more axes, not {}",
+            codec.id(),
             image.len()
         )));
     }
