@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Tests of the Python package (python/): builds its wheel once, then in one
 # virtual environment per astropy line (6.0.x with numpy 1.26, 6.1.x, the
-# newest 7.x, the newest 8.x with zarr 3 and numcodecs), kept under
-# ~/.cache/fpack-ng/venvs and created only when missing, pip-installs the
+# newest 7.x, the newest 8.x with zarr 3 and numcodecs), made afresh under
+# ~/.cache/fpack-ng/venvs on every run (FPACKNG_KEEP_VENVS=1 reuses them), pip-installs the
 # wheel (dependencies allowed), checks that astropy, numpy, numcodecs and
 # zarr kept their versions, and runs pytest. Called by scripts/test.sh after cargo test,
 # whose build of libfpackng_shim.so and funpack-ng it reuses.
@@ -41,7 +41,10 @@ lines=(
 for line in "${lines[@]}"; do
     IFS='|' read -r name packages tests <<<"$line"
     venv="$venvs/$name"
-    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import astropy, pytest" 2>/dev/null; then
+    # A fresh venv every run (packages come from the pip cache, so it costs
+    # seconds); FPACKNG_KEEP_VENVS=1 reuses the last one, for development.
+    if [ "${FPACKNG_KEEP_VENVS:-0}" != 1 ] || [ ! -x "$venv/bin/python" ] \
+        || ! "$venv/bin/python" -c "import astropy, pytest" 2>/dev/null; then
         rm -rf "$venv"
         python3 -m venv "$venv"
         # shellcheck disable=SC2086
