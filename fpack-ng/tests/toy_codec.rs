@@ -11,32 +11,20 @@
 //! Run with `cargo test -p fpack-ng --features test-codec --test toy_codec`.
 #![cfg(feature = "test-codec")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod roundtrip_common;
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures")
-        .join(name)
-}
+use std::path::Path;
+use std::process::Output;
 
-fn scratch(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("fpackng-toy-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use roundtrip_common::{fixture, fpack, funpack, scratch};
 
 fn run(tool: &str, dir: &Path, args: &[&str]) -> Output {
-    let exe = match tool {
-        "fpack-ng" => env!("CARGO_BIN_EXE_fpack-ng"),
-        _ => env!("CARGO_BIN_EXE_funpack-ng"),
+    let mut cmd = if tool == "fpack-ng" {
+        fpack()
+    } else {
+        funpack()
     };
-    Command::new(exe)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
+    cmd.current_dir(dir).args(args).output().unwrap()
 }
 
 /// Runs and requires success; returns standard output.
