@@ -239,19 +239,12 @@ fn param_to_c(name: &str, value: &ParamValue) -> Result<Param, ShimError> {
 }
 
 fn bitpix_mask(codec: &dyn codec::Codec) -> u32 {
-    [
-        PixelType::U8,
-        PixelType::I16,
-        PixelType::I32,
-        PixelType::I64,
-        PixelType::F32,
-        PixelType::F64,
-    ]
-    .iter()
-    .enumerate()
-    .filter(|(_, &t)| codec.supports(t))
-    .map(|(bit, _)| 1u32 << bit)
-    .sum()
+    PixelType::ALL
+        .iter()
+        .enumerate()
+        .filter(|(_, &t)| codec.supports(t))
+        .map(|(bit, _)| 1u32 << bit)
+        .sum()
 }
 
 /// # Safety

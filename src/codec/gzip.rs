@@ -247,14 +247,7 @@ mod tests {
         }
     }
 
-    const ALL_TYPES: [PixelType; 6] = [
-        PixelType::U8,
-        PixelType::I16,
-        PixelType::I32,
-        PixelType::I64,
-        PixelType::F32,
-        PixelType::F64,
-    ];
+    const ALL_TYPES: [PixelType; 6] = PixelType::ALL;
 
     #[test]
     fn round_trip_random_tiles_of_every_type() {
