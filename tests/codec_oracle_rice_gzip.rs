@@ -509,14 +509,7 @@ fn gzip_tiles_decode_both_ways_with_cfitsio_wrappers() {
     let mut manifest = Manifest::new();
     let params = Params::new();
     let mut rng = TestRng(0xF00D);
-    let all_types = [
-        PixelType::U8,
-        PixelType::I16,
-        PixelType::I32,
-        PixelType::I64,
-        PixelType::F32,
-        PixelType::F64,
-    ];
+    let all_types = PixelType::ALL;
     struct GzipCase {
         label: String,
         codec: &'static dyn Codec,
