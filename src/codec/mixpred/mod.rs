@@ -15,7 +15,7 @@
 //! Layers: [`stream`] (value mapping, checksum, tile layout) → [`model`]
 //! (prediction, contexts, tokens) → [`rans`] (tables, entropy coder). The
 //! format is specified in docs/formats/MIXPRED_1.md; ZNAME1='MIXVER',
-//! ZVAL1=1 names its version, and a file without it is refused.
+//! ZVAL1 names its version (3 in this build), and a file without it is refused.
 //!
 //! Pixels: BITPIX 8, 16 and 32 (so every integer image, unsigned
 //! conventions included, and the integers of quantized floats). Every tile
@@ -43,10 +43,13 @@ pub const VERSION: i64 = stream::FORMAT_VERSION as i64;
 
 /// Default tiles: full-width strips of at least this many pixels (and at
 /// least [`DEFAULT_MIN_ROWS`] rows). Smaller tiles adapt their tables and
-/// predictor to local statistics, larger ones spend less on tables; on
-/// corpus/train 2^16-pixel strips coded 0.3% smaller (geometric mean) than
-/// 2^17 and 0.6% than 2^18, 1-2% smaller pooled; 2^15 was worse again.
-pub const DEFAULT_TILE_PIXELS: usize = 1 << 16;
+/// predictor to local statistics, larger ones spend less on tables and on
+/// edge rows. On corpus/train (version 3, with palette exceptions) 2^20-pixel
+/// strips coded 0.5% smaller than 2^16 (geometric mean of per-frame
+/// ratios) and 0.9% pooled; 2^18 and 2^22 were within 0.2% of 2^20. (In
+/// version 2, without exceptions, 2^16 was best: larger tiles of the
+/// Seestar frames gathered more rare values into their palettes.)
+pub const DEFAULT_TILE_PIXELS: usize = 1 << 20;
 pub const DEFAULT_MIN_ROWS: usize = 16;
 
 pub struct MixPred;
