@@ -371,7 +371,7 @@ fn model_pass(
     width: usize,
     height: usize,
     map: &Mapping,
-) -> ([i32; model::N_TAPS], Recorder) {
+) -> (model::Predictor, Recorder) {
     let mut u: Vec<u32> = if map.runs.is_empty() {
         values
             .iter()
@@ -476,8 +476,17 @@ fn encode_mapped(
     }
     out[1] = MODE_PREDICTIVE;
     let (coef, rec) = model_pass(values, width, height, map);
-    for c in coef {
+    out.push(coef.base as u8);
+    out.extend_from_slice(&coef.own.to_le_bytes());
+    for c in coef.all {
         out.extend_from_slice(&(c as i16).to_le_bytes());
+    }
+    for k in 0..model::N_CLS {
+        if coef.own >> k & 1 == 1 {
+            for c in coef.coef[k] {
+                out.extend_from_slice(&(c as i16).to_le_bytes());
+            }
+        }
     }
     // Contexts share tables where that is cheaper (see rans::cluster).
     let starts = rans::cluster(&rec.counts);
@@ -628,9 +637,30 @@ pub fn decode(
             if maxv == 0 || maxv > u32::MAX as u64 {
                 return Err(corrupt("bad value range"));
             }
-            let mut coef = [0i32; model::N_TAPS];
-            for k in coef.iter_mut() {
+            let base = c.u8()? as u32;
+            if base > 31 {
+                return Err(corrupt("bad predictor class base"));
+            }
+            let own = u16::from_le_bytes([c.u8()?, c.u8()?]);
+            if (own as u32) >> model::N_CLS != 0 {
+                return Err(corrupt("bad predictor class mask"));
+            }
+            let mut all = [0i32; model::N_TAPS];
+            for k in all.iter_mut() {
                 *k = i16::from_le_bytes([c.u8()?, c.u8()?]) as i32;
+            }
+            let mut coef = model::Predictor {
+                coef: [all; model::N_CLS],
+                base,
+                own,
+                all,
+            };
+            for k in 0..model::N_CLS {
+                if own >> k & 1 == 1 {
+                    for t in coef.coef[k].iter_mut() {
+                        *t = i16::from_le_bytes([c.u8()?, c.u8()?]) as i32;
+                    }
+                }
             }
             let n = c.varint()?;
             let table_bytes = c.take(n)?;
