@@ -365,6 +365,16 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Whether residuals span at most two words of the pixel type (what
+/// [`code_residual`] can represent).
+fn fits_two_words(residual: &[i64], t: PixelType) -> bool {
+    let (_, _, bits) = type_range(t);
+    let min = residual.iter().copied().min().unwrap_or(0);
+    let max = residual.iter().copied().max().unwrap_or(0);
+    // Spans are at most 2^62 (see code_residual), so 32-bit types always fit.
+    bits >= 32 || ((max - min) as u64) >> (2 * bits) == 0
+}
+
 /// Code one residual plane with the inner codec, as described in the module
 /// docs; appends representation, offset and stream(s) to `out`.
 fn code_residual(
@@ -405,6 +415,11 @@ fn code_residual(
             out,
         )
     } else {
+        if !fits_two_words(residual, pixel_type) {
+            return Err(CodecError::Unsupported(format!(
+                "CUBE_1 residuals span {span}, more than two {bits}-bit words"
+            )));
+        }
         // Low and high words of (r - min), each shifted into the type.
         let mask = (1u64 << bits) - 1;
         out.push(1);
@@ -544,13 +559,19 @@ fn code_plane(
     t: PixelType,
     plane_shape: &[usize],
 ) -> Result<Vec<u8>, CodecError> {
+    // Candidates whose residuals would not fit two words of the type are
+    // left out (a steep linear fit on 8-bit data); `None` and `Previous`
+    // always fit, so one candidate remains.
     let residuals: Vec<(Prediction, Vec<i64>)> = candidates
         .iter()
         .map(|&p| {
-            let r = (0..x.len())
+            let r: Vec<i64> = (0..x.len())
                 .map(|i| i64::from(x[i]) - predict(p, ref1, ref2, i))
                 .collect();
             (p, r)
+        })
+        .filter(|(p, r)| {
+            fits_two_words(r, t) || matches!(p, Prediction::None | Prediction::Previous)
         })
         .collect();
     let estimates: Vec<u64> = residuals.iter().map(|(_, r)| estimate(r)).collect();
@@ -795,6 +816,45 @@ impl Codec for Cube {
 mod tests {
     use super::*;
     use crate::test_rng::TestRng as Rng;
+
+    #[test]
+    fn residuals_wider_than_two_words_are_never_split_lossily() {
+        let mixpred = super::super::find("MIXPRED_1").unwrap();
+        let setup = Setup {
+            inner: mixpred,
+            inner_params: mixpred.encode_params(PixelType::U8, &EncodeOptions::default()),
+            axis: DEFAULT_AXIS,
+            predictor: Predictor::Auto,
+            context: Default::default(),
+        };
+        let mut rng = Rng(4);
+        let x: Vec<i32> = (0..64).map(|_| (rng.next() % 256) as i32).collect();
+        let r1: Vec<i32> = (0..64).map(|_| (rng.next() % 256) as i32).collect();
+        // A steep prediction: residuals span far more than 16 bits.
+        let steep = Prediction::Linear {
+            a1: MAX_COEF,
+            a2: 0,
+            c: 0,
+        };
+        let r: Vec<i64> = (0..64)
+            .map(|i| i64::from(x[i]) - predict(steep, Some(&r1), None, i))
+            .collect();
+        assert!(!fits_two_words(&r, PixelType::U8));
+        let mut out = Vec::new();
+        assert!(code_residual(&r, &setup, PixelType::U8, &[8, 8], &mut out).is_err());
+        // Offered with Previous, the plane is coded with Previous (tag 1).
+        let coded = code_plane(
+            &[steep, Prediction::Previous],
+            &x,
+            Some(&r1),
+            None,
+            &setup,
+            PixelType::U8,
+            &[8, 8],
+        )
+        .unwrap();
+        assert_eq!(coded[0], 1);
+    }
 
     fn round_trip(pixels: &Pixels, shape: &[usize], inner: &str, predictor: Predictor) -> usize {
         let codec = super::super::find(inner).unwrap();

@@ -631,7 +631,9 @@ mod tests {
             .collect();
         let p = fit_linear(&u, w, h);
         assert_ne!(p.own, 0, "two regimes: some class fits on its own");
-        let flat: Vec<u32> = (0..w * h).map(|_| 1000 + (rng.next() % 64) as u32).collect();
+        let flat: Vec<u32> = (0..w * h)
+            .map(|_| 1000 + (rng.next() % 64) as u32)
+            .collect();
         let q = fit_linear(&flat, w, h);
         assert_eq!(q.own, 0, "one regime: one set of coefficients");
     }
