@@ -169,6 +169,11 @@ mod tests {
         let shape = [64, 32];
         let s = spec(&shape, PixelType::I16, &params);
         let bytes = Idf.encode(&px, &s).unwrap();
+        // Words after the last pixel: an error, not a silent success (one
+        // word can fall in the range coder's lookahead; two cannot).
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&[0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0]);
+        assert!(Idf.decode(&longer, &s).is_err(), "trailing word accepted");
         for cut in [0, 3, 5, bytes.len() / 2, bytes.len() - 1] {
             assert!(Idf.decode(&bytes[..cut], &s).is_err(), "truncated at {cut}");
         }

@@ -206,6 +206,11 @@ mod tests {
         let shape = [64, 32];
         let s = spec(&shape, PixelType::I16, &params);
         let bytes = Pcnn.encode(&px, &s).unwrap();
+        // Words after the last pixel: an error, not a silent success (one
+        // word can fall in the range coder's lookahead; two cannot).
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&[0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0]);
+        assert!(Pcnn.decode(&longer, &s).is_err(), "trailing word accepted");
         for cut in [
             0,
             3,

@@ -233,6 +233,18 @@ impl Decoder {
         })
     }
 
+    /// After the last value: a valid stream has no words left (a tile
+    /// with data after its last pixel is damaged, never silently accepted).
+    pub fn finish(&self) -> Result<(), CodecError> {
+        if self.dec.maybe_exhausted() {
+            Ok(())
+        } else {
+            Err(CodecError::Corrupt(
+                "entropy-coded data continues after the last pixel".into(),
+            ))
+        }
+    }
+
     pub fn uniform(&mut self, bits: u32) -> Result<u64, CodecError> {
         let t = tables();
         let mut v = 0u64;

@@ -424,6 +424,7 @@ pub fn decode_tile(
             return Err(CodecError::Corrupt("decoded value out of range".into()));
         }
     }
+    dec.finish()?;
     let mut px = Vec::with_capacity(w * h);
     for y in 0..h {
         for xx in 0..w {

@@ -293,6 +293,11 @@ pub fn decode_tile(
             px[r * w + c] = v as i32;
         }
     }
+    if !dec.maybe_exhausted() {
+        return Err(corrupt(
+            "PCNN_1 tile has entropy-coded data after its last pixel",
+        ));
+    }
     if crc(&px) != want_crc {
         return Err(corrupt("PCNN_1 tile checksum mismatch: damaged data, or a model or engine that differs from the encoder's"));
     }
