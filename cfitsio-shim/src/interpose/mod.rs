@@ -392,11 +392,23 @@ pub unsafe extern "C" fn imcomp_get_compressed_image_par(
             }
             result
         }
+        // An HDU this library is writing need not be readable yet (cfitsio
+        // writes ZDITHER0 = 0 until its first tile picks the seed); its
+        // tiles are coded from what was set up when its header was made.
+        // Safety: the parser succeeded on this fitsfile.
+        Err(_)
+            if write::written_hdu(key)
+                .is_some_and(|w| unsafe { still_names(fptr, &w.zcmptype) }) =>
+        {
+            if let Ok(mut map) = hdus().lock() {
+                map.remove(&key);
+            }
+            result
+        }
         Err(message) => {
             if let Ok(mut map) = hdus().lock() {
                 map.remove(&key);
             }
-            write::forget_written(key);
             // Safety: non-null status checked above.
             unsafe {
                 fail(

@@ -289,19 +289,22 @@ unsafe fn lossless_request(fptr: *mut FitsFile) -> Option<String> {
 }
 
 /// The pixel type cfitsio hands its tile coder for an image of `bitpix`
-/// (cfitsio's codes, unsigned ones included), or a description of why
-/// none can be coded as integers.
-fn coded_type(bitpix: c_int, zquantiz: Option<&str>) -> Result<PixelType, String> {
+/// (cfitsio's codes, unsigned ones included), or `None` for floats kept
+/// lossless; and how to name those pixels to people.
+fn coded_type(bitpix: c_int, zquantiz: Option<&str>) -> (Option<PixelType>, String) {
+    let integers = |t| (Some(t), format!("BITPIX={bitpix} images"));
     match bitpix {
-        8 | 10 => Ok(PixelType::U8),
-        16 | 20 => Ok(PixelType::I16),
-        32 | 40 => Ok(PixelType::I32),
-        64 | 80 => Ok(PixelType::I64),
-        -32 | -64 => match zquantiz {
-            Some(q) if !q.eq_ignore_ascii_case("NONE") => Ok(PixelType::I32),
-            _ => Err(format!("BITPIX={bitpix} pixels kept lossless (not quantized)")),
+        8 | 10 => integers(PixelType::U8),
+        16 | 20 => integers(PixelType::I16),
+        32 | 40 => integers(PixelType::I32),
+        64 | 80 => integers(PixelType::I64),
+        _ => match zquantiz {
+            Some(q) if !q.eq_ignore_ascii_case("NONE") => (
+                Some(PixelType::I32),
+                format!("quantized BITPIX={bitpix} images (32-bit integers)"),
+            ),
+            _ => (None, format!("unquantized BITPIX={bitpix} images")),
         },
-        other => Err(format!("BITPIX={other} pixels")),
     }
 }
 
@@ -490,18 +493,9 @@ unsafe fn take_over(
     let Some(asked) = asked else {
         return Ok(None);
     };
-    let coded = coded_type(bitpix, zquantiz.as_deref());
-    let coded = match coded {
-        Ok(t) if codec.supports(t) => t,
-        Ok(t) => {
-            eprintln!(
-                "fpack-ng shim: {} does not code BITPIX={} tiles; writing {asked} as the program asked",
-                codec.id(),
-                t.bitpix()
-            );
-            return Ok(None);
-        }
-        Err(what) => {
+    let coded = match coded_type(bitpix, zquantiz.as_deref()) {
+        (Some(t), _) if codec.supports(t) => t,
+        (_, what) => {
             eprintln!(
                 "fpack-ng shim: {} does not code {what}; writing {asked} as the program asked",
                 codec.id()
@@ -797,8 +791,11 @@ mod tests {
         );
         assert!(tile_pixels(&[0, 0, 1, 0], 1, PixelType::U8).is_err());
         assert!(tile_pixels(&[0, 0, 0], 1, PixelType::I16).is_err());
-        assert_eq!(coded_type(-32, Some("NONE")).is_err(), true);
-        assert_eq!(coded_type(-32, Some("SUBTRACTIVE_DITHER_1")), Ok(PixelType::I32));
-        assert_eq!(coded_type(20, None), Ok(PixelType::I16));
+        assert_eq!(coded_type(-32, Some("NONE")).0, None);
+        assert_eq!(
+            coded_type(-32, Some("SUBTRACTIVE_DITHER_1")).0,
+            Some(PixelType::I32)
+        );
+        assert_eq!(coded_type(20, None).0, Some(PixelType::I16));
     }
 }
