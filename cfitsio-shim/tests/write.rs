@@ -13,7 +13,7 @@ use std::process::Command;
 
 use common::*;
 use fpackng::codec::choice::CFITSIO_WRITE_ENV;
-use fpackng::fits::{FitsReader, Header, HduKind};
+use fpackng::fits::{FitsReader, HduKind, Header};
 use fpackng::pack::file::InputAfter;
 use fpackng::pack::{
     compress_file, decompress_file, CompressOptions, CompressedImageInfo, CubeMode,
@@ -128,7 +128,11 @@ fn assert_same_integer_images(original: &Path, restored: &Path) {
     assert!(!a.is_empty(), "{} has no integer image", original.display());
     assert_eq!(a.len(), b.len(), "integer images in {}", restored.display());
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert!(x == y, "integer image {i} differs in {}", restored.display());
+        assert!(
+            x == y,
+            "integer image {i} differs in {}",
+            restored.display()
+        );
     }
 }
 
@@ -136,7 +140,13 @@ fn assert_same_integer_images(original: &Path, restored: &Path) {
 /// floats equal or both NaN (readers write NaN with different bits).
 fn assert_same_values(a: &Path, b: &Path) {
     let (x, y) = (image_units(a), image_units(b));
-    assert_eq!(x.len(), y.len(), "images in {} and {}", a.display(), b.display());
+    assert_eq!(
+        x.len(),
+        y.len(),
+        "images in {} and {}",
+        a.display(),
+        b.display()
+    );
     for (i, (x, y)) in x.iter().zip(&y).enumerate() {
         assert_eq!((&x.0, x.1), (&y.0, y.1), "image {i} of {}", b.display());
         let same = match x.1 {
@@ -156,7 +166,12 @@ fn assert_same_values(a: &Path, b: &Path) {
             }),
             _ => x.2 == y.2,
         };
-        assert!(same, "image {i} differs between {} and {}", a.display(), b.display());
+        assert!(
+            same,
+            "image {i} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
     }
 }
 
@@ -194,14 +209,8 @@ fn restore_both(packed: &Path, dir: &Path, tag: &str) -> PathBuf {
         verify_checksums: false,
         ..DecompressOptions::default()
     };
-    decompress_file(
-        packed,
-        &by_ng,
-        &options,
-        true,
-        InputAfter::Keep,
-    )
-    .unwrap_or_else(|e| panic!("funpack-ng on {}: {e}", packed.display()));
+    decompress_file(packed, &by_ng, &options, true, InputAfter::Keep)
+        .unwrap_or_else(|e| panic!("funpack-ng on {}: {e}", packed.display()));
     let by_debian = dir.join(format!("{tag}-debian.fits"));
     let _ = std::fs::remove_file(&by_debian);
     let (ok, out, err) = run(reading("funpack").arg("-O").arg(&by_debian).arg(packed));
@@ -296,7 +305,15 @@ fn debian_fpack_imcopy_and_a_c_program_write_jxl_1_and_mixpred_1() {
         for name in FIXTURES_8_16 {
             // cfitsio writes images of 4 axes through fpack's routine only.
             let fpack_only = *name == "cube4d.fits";
-            write_and_read_back(codec, &fixture(name), &dir, &writer, fpack_only, true, codec);
+            write_and_read_back(
+                codec,
+                &fixture(name),
+                &dir,
+                &writer,
+                fpack_only,
+                true,
+                codec,
+            );
         }
     }
     // The fast codec also codes 32-bit integers and quantized floats; cfitsio
@@ -304,7 +321,15 @@ fn debian_fpack_imcopy_and_a_c_program_write_jxl_1_and_mixpred_1() {
     // each other there.
     for name in FIXTURES_32_FLOAT {
         let exact = !name.starts_with("float");
-        write_and_read_back("MIXPRED_1", &fixture(name), &dir, &writer, false, exact, "MIXPRED_1");
+        write_and_read_back(
+            "MIXPRED_1",
+            &fixture(name),
+            &dir,
+            &writer,
+            false,
+            exact,
+            "MIXPRED_1",
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -359,8 +384,7 @@ fn tiles_and_cards_are_those_fpack_ng_writes_with_the_same_tiles() {
             let stem = stem(input.to_str().unwrap()).to_string();
             let by_fpack = dir.join(format!("{codec}-{stem}.fz"));
             let _ = std::fs::remove_file(&by_fpack);
-            let (ok, out, err) =
-                run(writing("fpack", codec).arg("-O").arg(&by_fpack).arg(&input));
+            let (ok, out, err) = run(writing("fpack", codec).arg("-O").arg(&by_fpack).arg(&input));
             assert!(ok, "{out}{err}");
             let shimmed = tiles_of(&by_fpack);
             assert!(!shimmed.is_empty());
@@ -377,7 +401,11 @@ fn tiles_and_cards_are_those_fpack_ng_writes_with_the_same_tiles() {
             let ours = tiles_of(&by_ng);
             assert_eq!(shimmed.len(), ours.len(), "{codec} {stem}");
             for (k, (a, b)) in shimmed.iter().zip(&ours).enumerate() {
-                assert_eq!((&a.0, &a.1, &a.2), (&b.0, &b.1, &b.2), "{codec} {stem} image {k}");
+                assert_eq!(
+                    (&a.0, &a.1, &a.2),
+                    (&b.0, &b.1, &b.2),
+                    "{codec} {stem} image {k}"
+                );
                 assert!(a.3 == b.3, "{codec} {stem} image {k}: tile bytes differ");
             }
         }
@@ -399,7 +427,10 @@ fn types_the_codec_does_not_code_keep_the_asked_algorithm_with_one_line() {
             .arg(&out)
             .arg(algorithm));
         assert!(ok, "{stdout}{err}");
-        let lines: Vec<_> = err.lines().filter(|l| l.contains("fpack-ng shim")).collect();
+        let lines: Vec<_> = err
+            .lines()
+            .filter(|l| l.contains("fpack-ng shim"))
+            .collect();
         assert!(
             lines.len() == 1 && lines[0].contains("JXL_1") && lines[0].contains(expect),
             "{name}: {err}"
@@ -445,14 +476,18 @@ fn bad_codecs_and_images_fail_with_cfitsio_status_and_leave_no_image() {
     // 64-bit integers: no codec (and no cfitsio algorithm) writes them.
     for codec in ["JXL_1", "MIXPRED_1"] {
         let out = dir.join(format!("{codec}-64.fz"));
-        let (ok, stdout, err) =
-            run(writing(&writer, codec).arg(fixture("bitpix64.fits")).arg(&out));
+        let (ok, stdout, err) = run(writing(&writer, codec)
+            .arg(fixture("bitpix64.fits"))
+            .arg(&out));
         assert!(!ok, "{codec} wrote 64-bit integers: {stdout}");
         assert!(
             err.contains("413") && err.contains(codec) && err.contains("fpack-ng shim"),
             "{codec}: {err}"
         );
-        assert!(no_compressed_image(&out), "{codec}: a compressed HDU was left");
+        assert!(
+            no_compressed_image(&out),
+            "{codec}: a compressed HDU was left"
+        );
     }
     // A codec name set by hand that the library does not know: cfitsio's
     // compression error with the list of codecs; no compressed HDU.
@@ -522,7 +557,10 @@ fn shimmed_funpack_on_damaged_shim_written_tiles_reports_errors() {
                 String::from_utf8_lossy(&out.stderr)
             );
             assert_eq!(out.status.signal(), None, "{codec} ({k}) crashed: {text}");
-            assert!(!out.status.success(), "{codec} ({k}) damaged tiles accepted");
+            assert!(
+                !out.status.success(),
+                "{codec} ({k}) damaged tiles accepted"
+            );
             assert!(text.contains(codec), "{codec} ({k}): {text}");
         }
     }

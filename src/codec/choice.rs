@@ -49,7 +49,9 @@ fn takes(codec: &dyn Codec, knob: &Knob) -> bool {
     PixelType::ALL
         .into_iter()
         .filter(|&t| codec.supports(t))
-        .any(|t| codec.encode_params(t, &probe) != codec.encode_params(t, &EncodeOptions::default()))
+        .any(|t| {
+            codec.encode_params(t, &probe) != codec.encode_params(t, &EncodeOptions::default())
+        })
 }
 
 /// A codec and the options it is to write with.
@@ -140,7 +142,10 @@ mod tests {
         let c = CodecChoice::parse_for_cfitsio("jxl,effort=9").unwrap();
         assert_eq!((c.codec.id(), c.options.jxl_effort), ("JXL_1", 9));
         assert_eq!(
-            CodecChoice::parse_for_cfitsio("MIXPRED_1").unwrap().codec.id(),
+            CodecChoice::parse_for_cfitsio("MIXPRED_1")
+                .unwrap()
+                .codec
+                .id(),
             "MIXPRED_1"
         );
         for (bad, says) in [

@@ -103,7 +103,8 @@ type InsertDoubleFn = unsafe extern "C" fn(
 type ModifyLogicalFn =
     unsafe extern "C" fn(*mut FitsFile, *const c_char, c_int, *const c_char, *mut c_int) -> c_int;
 type DeleteKeyFn = unsafe extern "C" fn(*mut FitsFile, *const c_char, *mut c_int) -> c_int;
-type ReadCardFn = unsafe extern "C" fn(*mut FitsFile, *const c_char, *mut c_char, *mut c_int) -> c_int;
+type ReadCardFn =
+    unsafe extern "C" fn(*mut FitsFile, *const c_char, *mut c_char, *mut c_int) -> c_int;
 type MarkFn = unsafe extern "C" fn();
 
 /// The codec of `FPACKNG_SHIM_WRITE`, read once; `None` without it.
@@ -137,7 +138,8 @@ impl WrittenHdu {
             && self.pixel_type == state.pixel_type
             && self.params == state.params
             && self.grid.n_tiles() == state.grid.n_tiles()
-            && (0..self.grid.n_tiles()).all(|i| self.grid.tile_bounds(i) == state.grid.tile_bounds(i))
+            && (0..self.grid.n_tiles())
+                .all(|i| self.grid.tile_bounds(i) == state.grid.tile_bounds(i))
     }
 }
 
@@ -312,7 +314,11 @@ fn coded_type(bitpix: c_int, zquantiz: Option<&str>) -> (Option<PixelType>, Stri
 ///
 /// # Safety
 /// `fptr` is a valid open `fitsfile` on the new compressed HDU.
-unsafe fn rewrite_header(fptr: *mut FitsFile, zcmptype: &str, params: &Params) -> Result<(), String> {
+unsafe fn rewrite_header(
+    fptr: *mut FitsFile,
+    zcmptype: &str,
+    params: &Params,
+) -> Result<(), String> {
     let modify = real!(c"ffmkys", ModifyStringFn).ok_or("libcfitsio's ffmkys not found")?;
     let delete = real!(c"ffdkey", DeleteKeyFn).ok_or("libcfitsio's ffdkey not found")?;
     let card = real!(c"ffgcrd", ReadCardFn).ok_or("libcfitsio's ffgcrd not found")?;
@@ -323,7 +329,10 @@ unsafe fn rewrite_header(fptr: *mut FitsFile, zcmptype: &str, params: &Params) -
     quietly(|| {
         for n in 1..=999 {
             let mut status = 0;
-            let (name, value) = (c_string(&format!("ZNAME{n}")), c_string(&format!("ZVAL{n}")));
+            let (name, value) = (
+                c_string(&format!("ZNAME{n}")),
+                c_string(&format!("ZVAL{n}")),
+            );
             // Safety: valid fitsfile, NUL-terminated names.
             unsafe { delete(fptr, name.as_ptr(), &mut status) };
             let absent = status != 0;
@@ -338,7 +347,15 @@ unsafe fn rewrite_header(fptr: *mut FitsFile, zcmptype: &str, params: &Params) -
     let mut status = 0;
     let value = c_string(zcmptype);
     // Safety: valid fitsfile; "&" keeps the card's comment.
-    unsafe { modify(fptr, c"ZCMPTYPE".as_ptr(), value.as_ptr(), c"&".as_ptr(), &mut status) };
+    unsafe {
+        modify(
+            fptr,
+            c"ZCMPTYPE".as_ptr(),
+            value.as_ptr(),
+            c"&".as_ptr(),
+            &mut status,
+        )
+    };
     // Reading the card puts cfitsio's insertion point right after it, where
     // cfitsio and fpack-ng write the parameters.
     let mut buffer = [0 as c_char; 81];
@@ -382,7 +399,11 @@ unsafe fn rewrite_header(fptr: *mut FitsFile, zcmptype: &str, params: &Params) -
 ///
 /// # Safety
 /// `fptr` is a valid open `fitsfile` on the new compressed HDU.
-unsafe fn grid_of(fptr: *mut FitsFile, naxis: c_int, naxes: *const c_long) -> Result<TileGrid, String> {
+unsafe fn grid_of(
+    fptr: *mut FitsFile,
+    naxis: c_int,
+    naxes: *const c_long,
+) -> Result<TileGrid, String> {
     let n = usize::try_from(naxis).map_err(|_| format!("NAXIS={naxis}"))?;
     if n == 0 || n > Limits::default().max_axes || naxes.is_null() {
         return Err(format!("{n} axes"));
@@ -414,7 +435,13 @@ pub unsafe extern "C" fn imcomp_init_table(
 ) -> c_int {
     let Some(real) = real!(c"imcomp_init_table", InitTableFn) else {
         // Safety: forwarded contract.
-        return unsafe { fail(status, DATA_COMPRESSION_ERR, "libcfitsio's imcomp_init_table not found") };
+        return unsafe {
+            fail(
+                status,
+                DATA_COMPRESSION_ERR,
+                "libcfitsio's imcomp_init_table not found",
+            )
+        };
     };
     let choice = match choice() {
         None => None,
@@ -422,12 +449,18 @@ pub unsafe extern "C" fn imcomp_init_table(
         Some(Err(message)) => {
             // Safety: forwarded contract.
             return unsafe {
-                fail(status, DATA_COMPRESSION_ERR, &format!("{CFITSIO_WRITE_ENV}: {message}"))
+                fail(
+                    status,
+                    DATA_COMPRESSION_ERR,
+                    &format!("{CFITSIO_WRITE_ENV}: {message}"),
+                )
             };
         }
     };
     if let Some(choice) = choice {
-        if (bitpix == LONGLONG_IMG || bitpix == ULONGLONG_IMG) && !choice.codec.supports(PixelType::I64) {
+        if (bitpix == LONGLONG_IMG || bitpix == ULONGLONG_IMG)
+            && !choice.codec.supports(PixelType::I64)
+        {
             // Before cfitsio writes a single card: nothing half-made is left.
             let message = format!(
                 "{} cannot code 64-bit integer images (BITPIX=64), and cfitsio compresses none either",
@@ -465,7 +498,11 @@ pub unsafe extern "C" fn imcomp_init_table(
         Ok(None) => result,
         // Safety: non-null status checked above.
         Err(message) => unsafe {
-            fail(status, DATA_COMPRESSION_ERR, &format!("{}: {message}", choice.codec.id()))
+            fail(
+                status,
+                DATA_COMPRESSION_ERR,
+                &format!("{}: {message}", choice.codec.id()),
+            )
         },
     }
 }
@@ -585,7 +622,12 @@ unsafe fn invalidate(fptr: *mut FitsFile, message: &str) {
         return;
     };
     let mut status = 0;
-    let comment = c_string(&format!("not an image: {message}").chars().take(47).collect::<String>());
+    let comment = c_string(
+        &format!("not an image: {message}")
+            .chars()
+            .take(47)
+            .collect::<String>(),
+    );
     // Safety: valid fitsfile, NUL-terminated strings.
     unsafe { modify(fptr, c"ZIMAGE".as_ptr(), 0, comment.as_ptr(), &mut status) };
 }
@@ -632,14 +674,33 @@ macro_rules! float_converter {
             let Some(real) = real!($symbol, ConvertFloatTileFn) else {
                 // Safety: forwarded contract.
                 return unsafe {
-                    fail(status, DATA_COMPRESSION_ERR, "libcfitsio's tile converter not found")
+                    fail(
+                        status,
+                        DATA_COMPRESSION_ERR,
+                        "libcfitsio's tile converter not found",
+                    )
                 };
             };
             // Safety: forwarded to cfitsio with the caller's arguments.
             let result = unsafe {
                 real(
-                    fptr, row, tiledata, tilelen, tilenx, tileny, nullcheck, nullflagval,
-                    nullval, zbitpix, scale, zero, intlength, flag, bscale, bzero, status,
+                    fptr,
+                    row,
+                    tiledata,
+                    tilelen,
+                    tilenx,
+                    tileny,
+                    nullcheck,
+                    nullflagval,
+                    nullval,
+                    zbitpix,
+                    scale,
+                    zero,
+                    intlength,
+                    flag,
+                    bscale,
+                    bzero,
+                    status,
                 )
             };
             note_quantized(flag);
@@ -686,7 +747,12 @@ fn tile_pixels(bytes: &[u8], pixels: usize, pixel_type: PixelType) -> Result<Pix
 }
 
 /// Codes tile `row` (1-based) of `hdu` from cfitsio's big-endian integers.
-fn encode_tile(hdu: &WrittenHdu, row: usize, pixels: usize, bytes: &[u8]) -> Result<Vec<u8>, String> {
+fn encode_tile(
+    hdu: &WrittenHdu,
+    row: usize,
+    pixels: usize,
+    bytes: &[u8],
+) -> Result<Vec<u8>, String> {
     let index = row
         .checked_sub(1)
         .filter(|&i| i < hdu.grid.n_tiles())
@@ -700,7 +766,8 @@ fn encode_tile(hdu: &WrittenHdu, row: usize, pixels: usize, bytes: &[u8]) -> Res
             job.pixels
         ));
     }
-    let values = tile_pixels(bytes, pixels, hdu.pixel_type).map_err(|e| format!("tile {row}: {e}"))?;
+    let values =
+        tile_pixels(bytes, pixels, hdu.pixel_type).map_err(|e| format!("tile {row}: {e}"))?;
     job.encode(&values).map_err(|e| format!("tile {row}: {e}"))
 }
 
@@ -728,7 +795,17 @@ pub unsafe extern "C" fn compress2mem_from_mem(
     });
     let Some((hdu, row, pixels)) = current else {
         // Safety: forwarded to cfitsio with the caller's arguments.
-        return unsafe { real(input, input_size, buffer, buffer_size, mem_realloc, file_size, status) };
+        return unsafe {
+            real(
+                input,
+                input_size,
+                buffer,
+                buffer_size,
+                mem_realloc,
+                file_size,
+                status,
+            )
+        };
     };
     if buffer.is_null()
         || buffer_size.is_null()
@@ -737,7 +814,13 @@ pub unsafe extern "C" fn compress2mem_from_mem(
         || input.is_null()
     {
         // Safety: forwarded contract.
-        return unsafe { fail(status, DATA_COMPRESSION_ERR, "null argument to the tile coder") };
+        return unsafe {
+            fail(
+                status,
+                DATA_COMPRESSION_ERR,
+                "null argument to the tile coder",
+            )
+        };
     }
     // Safety: cfitsio passes `input_size` readable bytes of the tile.
     let bytes = unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) };
