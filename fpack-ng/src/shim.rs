@@ -116,23 +116,32 @@ fn checked_write_spec(spec: &str) -> Result<String> {
 fn run(args: &[String]) -> Result<i32> {
     let mut args = args;
     let mut write = None;
+    let mut print = false;
+    // Leading options, in any order: --write SPEC, --print.
     while let [flag, rest @ ..] = args {
-        match flag.as_str() {
-            "--write" => {
-                let [spec, rest @ ..] = rest else {
-                    bail!("--write needs a codec, e.g. --write JXL_1");
-                };
-                write = Some(checked_write_spec(spec)?);
-                args = rest;
-            }
-            _ => match flag.strip_prefix("--write=") {
-                Some(spec) => {
-                    write = Some(checked_write_spec(spec)?);
-                    args = rest;
-                }
-                None => break,
-            },
+        if flag == "--write" {
+            let [spec, rest @ ..] = rest else {
+                bail!("--write needs a codec, e.g. --write JXL_1");
+            };
+            write = Some(checked_write_spec(spec)?);
+            args = rest;
+        } else if let Some(spec) = flag.strip_prefix("--write=") {
+            write = Some(checked_write_spec(spec)?);
+            args = rest;
+        } else if flag == "--print" {
+            print = true;
+            args = rest;
+        } else {
+            break;
         }
+    }
+    if print {
+        let mut line = format!("LD_PRELOAD={}", preload_value()?.to_string_lossy());
+        if let Some(spec) = &write {
+            line.push_str(&format!(" {CFITSIO_WRITE_ENV}={spec}"));
+        }
+        println!("{line}");
+        return Ok(crate::EXIT_OK);
     }
     let first = args.first().map(String::as_str);
     match first {
@@ -146,14 +155,6 @@ fn run(args: &[String]) -> Result<i32> {
         }
         Some("--path") => {
             println!("{}", shim_library()?.display());
-            Ok(crate::EXIT_OK)
-        }
-        Some("--print") => {
-            let mut line = format!("LD_PRELOAD={}", preload_value()?.to_string_lossy());
-            if let Some(spec) = &write {
-                line.push_str(&format!(" {CFITSIO_WRITE_ENV}={spec}"));
-            }
-            println!("{line}");
             Ok(crate::EXIT_OK)
         }
         Some(_) => {

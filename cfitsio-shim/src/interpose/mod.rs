@@ -683,8 +683,8 @@ pub unsafe extern "C" fn imcomp_compress_tile(
         .filter(|s| unsafe { still_names(fptr, s.codec.id()) })
     {
         let message = format!(
-            "cfitsio cannot write {} tiles; write with fpack-ng (or astropy with the fpack-ng Python package)",
-            state.codec.id()
+            "cfitsio cannot write {id} tiles into an existing image; write a new one with fpack-ng, astropy with the fpack-ng Python package, or a cfitsio program under `fpack-ng shim --write {id}`",
+            id = state.codec.id()
         );
         // Safety: forwarded contract.
         return unsafe { fail(status, DATA_COMPRESSION_ERR, &message) };
