@@ -234,20 +234,33 @@ impl<'a> TileJob<'a> {
 
     /// Encodes native-endian pixel bytes (exactly one tile of them).
     pub fn encode_native(&self, native: &[u8]) -> Result<Vec<u8>, ShimError> {
-        if !self.codec.can_encode() {
-            return Err(ShimError::Unsupported(format!(
-                "{} is read-only in this library",
-                self.codec.id()
-            )));
-        }
         if native.len() != self.pixel_bytes() {
             return Err(ShimError::BufferSize {
                 needed: self.pixel_bytes(),
                 given: native.len(),
             });
         }
-        let pixels = pixels_from_native(self.pixel_type, native);
-        guarded(|| self.codec.encode(&pixels, &self.spec()))
+        self.encode(&pixels_from_native(self.pixel_type, native))
+    }
+
+    /// Encodes one tile of pixels of this job's type and size.
+    pub fn encode(&self, pixels: &Pixels) -> Result<Vec<u8>, ShimError> {
+        if !self.codec.can_encode() {
+            return Err(ShimError::Unsupported(format!(
+                "{} is read-only in this library",
+                self.codec.id()
+            )));
+        }
+        if pixels.pixel_type() != self.pixel_type || pixels.len() != self.pixels {
+            return Err(ShimError::BadArgument(format!(
+                "{} pixels of BITPIX={} given for a tile of {} pixels of BITPIX={}",
+                pixels.len(),
+                pixels.pixel_type().bitpix(),
+                self.pixels,
+                self.pixel_type.bitpix()
+            )));
+        }
+        guarded(|| self.codec.encode(pixels, &self.spec()))
     }
 }
 

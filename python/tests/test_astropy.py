@@ -119,6 +119,29 @@ def test_writes_through_compimagehdu(codec, tmp_path):
                           quantize_level=0).writeto(tmp_path / "bad.fz")
 
 
+@pytest.mark.parametrize("codec", ["JXL_1", "MIXPRED_1"])
+def test_reads_what_cfitsio_programs_write_through_the_shim(codec, tmp_path):
+    """Debian's fpack and imcopy as `fpack-ng shim --write CODEC` runs them
+    (the wheel's library preloaded, FPACKNG_SHIM_WRITE=CODEC) write CODEC
+    tiles, which astropy reads back identically."""
+    fpack, imcopy = shutil.which("fpack"), shutil.which("imcopy")
+    assert fpack and imcopy, "Debian's fpack/imcopy are missing (scripts/install-deps.sh installs them)"
+    env = {**os.environ, "LD_PRELOAD": str(fpackng._lib.library_path()), "FPACKNG_SHIM_WRITE": codec}
+    for name in IMAGES:
+        by_fpack = tmp_path / f"fpack-{codec}-{os.path.basename(name)}.fz"
+        subprocess.run([fpack, "-O", str(by_fpack), str(frame(name))], check=True, env=env)
+        by_imcopy = tmp_path / f"imcopy-{codec}-{os.path.basename(name)}.fz"
+        single = tmp_path / f"single-{os.path.basename(name)}"
+        with fits.open(frame(name)) as h:
+            first = next(k for k, x in enumerate(h) if x.is_image and x.data is not None and x.data.size)
+        subprocess.run([imcopy, f"{frame(name)}[{first}]", str(single)], check=True)
+        subprocess.run([imcopy, f"{frame(name)}[{first}]", f"{by_imcopy}[compress]"], check=True, env=env)
+        for written, original in [(by_fpack, frame(name)), (by_imcopy, single)]:
+            with fits.open(written, disable_image_compression=True) as h:
+                assert {x.header.get("ZCMPTYPE") for x in h if x.header.get("ZIMAGE")} == {codec}, written
+            assert_same_images(original, written)
+
+
 def test_a_renamed_astropy_name_warns_once_and_import_works(tmp_path):
     """Simulates a future astropy: without the start-up hook (-S), remove a
     name the plugin needs, then register: one warning naming it, nothing

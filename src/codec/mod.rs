@@ -14,6 +14,7 @@
 use crate::error::CodecError;
 use crate::tile::{PixelType, Pixels};
 
+pub mod choice;
 pub mod cube;
 pub mod gzip;
 pub mod hcompress;

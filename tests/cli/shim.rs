@@ -1,5 +1,7 @@
 //! `fpack-ng shim`: finds libfpackng_shim.so, prints the LD_PRELOAD line,
-//! and runs Debian's funpack with it on a JXL_1 file (pixels identical).
+//! and runs Debian's funpack with it on a JXL_1 file (pixels identical);
+//! with `--write CODEC`, Debian's fpack writes CODEC, and a bad codec or
+//! parameter fails before the program starts.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -109,6 +111,84 @@ fn shim_runs_debian_funpack_on_jxl_and_mixpred_files() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-program-xyz"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn write_runs_debian_fpack_with_the_codec_and_checks_it_first() {
+    let dir = std::env::temp_dir().join(format!("fpackng-cli-shim-write-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (spec, zcmptype) in [("JXL_1,effort=3", "JXL_1"), ("mixpred", "MIXPRED_1")] {
+        let packed = dir.join(format!("{zcmptype}.fz"));
+        let _ = std::fs::remove_file(&packed);
+        let out = Command::new(FPACK_NG)
+            .args(["shim", "--write", spec, "--", "fpack", "-O"])
+            .arg(&packed)
+            .arg(frame())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bytes = std::fs::read(&packed).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains(&format!("ZCMPTYPE= '{zcmptype}")), "{spec}");
+        if spec.contains("effort=3") {
+            let zval3 = text.split("ZVAL3   =").nth(1).map(|r| r[..21].trim());
+            assert!(text.contains("ZNAME3  = 'EFFORT"), "{spec}");
+            assert_eq!(zval3, Some("3"), "{spec}");
+        }
+        let restored = dir.join(format!("{zcmptype}.fits"));
+        let status = Command::new(FUNPACK_NG)
+            .arg("-O")
+            .arg(&restored)
+            .arg(&packed)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(
+            fpackng_image(&std::fs::read(&restored).unwrap()),
+            fpackng_image(&std::fs::read(frame()).unwrap())
+        );
+    }
+
+    // --print with --write: both variables, on one line for export $(...).
+    let out = Command::new(FPACK_NG)
+        .args(["shim", "--write", "JXL_1", "--print"])
+        .env("LD_PRELOAD", "")
+        .output()
+        .unwrap();
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        line.starts_with("LD_PRELOAD=") && line.trim_end().ends_with(" FPACKNG_SHIM_WRITE=JXL_1"),
+        "{line}"
+    );
+
+    // Bad codecs and parameters: an error naming what is accepted, and
+    // the program never runs.
+    let marker = dir.join("ran");
+    for (spec, says) in [
+        ("NOSUCH_1", "JXL_1, MIXPRED_1"),
+        ("RICE_1", "JXL_1, MIXPRED_1"),
+        ("JXL_1,speed=9", "effort=1..10"),
+        ("MIXPRED_1,effort=9", "no parameters"),
+    ] {
+        let out = Command::new(FPACK_NG)
+            .args(["shim", "--write", spec, "--", "touch"])
+            .arg(&marker)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{spec}");
+        assert!(
+            err.contains(says) && err.contains(spec.split(',').next().unwrap()),
+            "{spec}: {err}"
+        );
+        assert!(!marker.exists(), "{spec}: the program ran");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -20,7 +20,9 @@
 //!   tile with the fpackng codec and returns the big-endian bytes gunzip
 //!   would have returned; otherwise (real gzip data) calls the real one.
 //! - `imcomp_compress_tile`: refuses to write into an HDU of a new codec,
-//!   since cfitsio would store gzip streams under a JXL_1 header.
+//!   since cfitsio would store gzip streams under a JXL_1 header; except
+//!   into an HDU this library set up for writing ([`write`]: with
+//!   `fpack-ng shim --write CODEC`, cfitsio's lossless writes use CODEC).
 //!
 //! Each wrapper finds the real function with `dlsym(RTLD_NEXT)`; when there
 //! is none (no cfitsio in the process), it reports an error status instead
@@ -106,7 +108,7 @@ type PutMessageFn = unsafe extern "C" fn(*const c_char);
 type MarkFn = unsafe extern "C" fn();
 
 /// The next definition of `name` after this library (cfitsio's own), or 0.
-fn next_symbol(name: &CStr, slot: &OnceLock<usize>) -> usize {
+pub(crate) fn next_symbol(name: &CStr, slot: &OnceLock<usize>) -> usize {
     // Safety: dlsym with RTLD_NEXT and a NUL-terminated name is always
     // safe to call; it returns null when no later object defines the name.
     *slot.get_or_init(|| unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize)
@@ -115,7 +117,7 @@ fn next_symbol(name: &CStr, slot: &OnceLock<usize>) -> usize {
 macro_rules! real {
     ($name:literal, $ty:ty) => {{
         static SLOT: OnceLock<usize> = OnceLock::new();
-        let address = next_symbol($name, &SLOT);
+        let address = $crate::interpose::next_symbol($name, &SLOT);
         if address == 0 {
             None
         } else {
@@ -126,6 +128,8 @@ macro_rules! real {
         }
     }};
 }
+
+mod write;
 
 /// What the interposer knows of one HDU of a new codec.
 struct HduState {
@@ -359,6 +363,7 @@ pub unsafe extern "C" fn imcomp_get_compressed_image_par(
         if let Ok(mut map) = hdus().lock() {
             map.remove(&key);
         }
+        write::forget_written(key);
         return result;
     };
     if status.is_null() || unsafe { *status } != 0 {
@@ -377,8 +382,26 @@ pub unsafe extern "C" fn imcomp_get_compressed_image_par(
     .unwrap_or_else(|_| Err("internal error while reading the header".to_string()));
     match state {
         Ok(state) => {
+            // An HDU set up for writing keeps its entry only while this is
+            // still its header (a file reopened at the same address is not).
+            if write::written_hdu(key).is_some_and(|w| !w.matches(&state)) {
+                write::forget_written(key);
+            }
             if let Ok(mut map) = hdus().lock() {
                 map.insert(key, Arc::new(state));
+            }
+            result
+        }
+        // An HDU this library is writing need not be readable yet (cfitsio
+        // writes ZDITHER0 = 0 until its first tile picks the seed); its
+        // tiles are coded from what was set up when its header was made.
+        // Safety: the parser succeeded on this fitsfile.
+        Err(_)
+            if write::written_hdu(key)
+                .is_some_and(|w| unsafe { still_names(fptr, &w.zcmptype) }) =>
+        {
+            if let Ok(mut map) = hdus().lock() {
+                map.remove(&key);
             }
             result
         }
@@ -576,7 +599,7 @@ pub unsafe extern "C" fn uncompress2mem_from_mem(
 ///
 /// # Safety
 /// `fptr` is a valid open `fitsfile`.
-unsafe fn still_names(fptr: *mut FitsFile, state: &HduState) -> bool {
+unsafe fn still_names(fptr: *mut FitsFile, zcmptype: &str) -> bool {
     let Some(read) = real!(c"ffgky", FfgkyFn) else {
         return true;
     };
@@ -610,7 +633,7 @@ unsafe fn still_names(fptr: *mut FitsFile, state: &HduState) -> bool {
     }
     // Safety: ffgky wrote a NUL-terminated string.
     let name = unsafe { CStr::from_ptr(value.as_ptr()) }.to_string_lossy();
-    name.trim().eq_ignore_ascii_case(state.codec.id())
+    name.trim().eq_ignore_ascii_case(zcmptype)
 }
 
 /// # Safety
@@ -630,18 +653,6 @@ pub unsafe extern "C" fn imcomp_compress_tile(
 ) -> c_int {
     // Safety: a valid fitsfile by contract.
     let key = unsafe { key_of(fptr) };
-    // Safety: as above; the HDU is the one being written.
-    if let Some(state) = key
-        .and_then(lookup)
-        .filter(|s| unsafe { still_names(fptr, s) })
-    {
-        let message = format!(
-            "cfitsio cannot write {} tiles; write with fpack-ng (or astropy with the fpack-ng Python package)",
-            state.codec.id()
-        );
-        // Safety: forwarded contract.
-        return unsafe { fail(status, DATA_COMPRESSION_ERR, &message) };
-    }
     let Some(real) = real!(c"imcomp_compress_tile", CompressTileFn) else {
         // Safety: forwarded contract.
         return unsafe {
@@ -652,6 +663,32 @@ pub unsafe extern "C" fn imcomp_compress_tile(
             )
         };
     };
+    // Safety: as above; the HDU is the one being written.
+    if let Some(hdu) = key
+        .and_then(write::written_hdu)
+        .filter(|w| unsafe { still_names(fptr, &w.zcmptype) })
+    {
+        // Safety: forwarded contract; `real` gets the caller's arguments.
+        return unsafe {
+            write::compress_tile(fptr, hdu, row, tilelen, status, || {
+                real(
+                    fptr, row, datatype, tiledata, tilelen, nx, ny, nullcheck, nullval, status,
+                )
+            })
+        };
+    }
+    // Safety: as above; the HDU is the one being written.
+    if let Some(state) = key
+        .and_then(lookup)
+        .filter(|s| unsafe { still_names(fptr, s.codec.id()) })
+    {
+        let message = format!(
+            "cfitsio cannot write {id} tiles into an existing image; write a new one with fpack-ng, astropy with the fpack-ng Python package, or a cfitsio program under `fpack-ng shim --write {id}`",
+            id = state.codec.id()
+        );
+        // Safety: forwarded contract.
+        return unsafe { fail(status, DATA_COMPRESSION_ERR, &message) };
+    }
     // Safety: forwarded to cfitsio with the caller's arguments.
     unsafe {
         real(
