@@ -336,6 +336,51 @@ fn debian_fpack_imcopy_and_a_c_program_write_jxl_1_and_mixpred_1() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The BITPIX of the first image with pixels in a file.
+fn first_image_bitpix(path: &Path) -> i64 {
+    hdus(path)
+        .iter()
+        .find(|(kind, h, _)| *kind == HduKind::Image && h.get_int("NAXIS").unwrap_or(0) > 0)
+        .and_then(|(_, h, _)| h.get_int("BITPIX"))
+        .expect("an image with pixels")
+}
+
+#[test]
+fn every_train_frame_through_the_three_writers() {
+    // corpus/train: plate and film scans, fill values, BSCALE-scaled
+    // integers, 8-, 16- and 32-bit frames. JXL_1 takes the 8- and 16-bit
+    // ones; the fast codec all.
+    let dir = scratch("write-train");
+    let writer = compile_c("write_image", &dir);
+    let mut names: Vec<PathBuf> = std::fs::read_dir(corpus_dir().join("train"))
+        .expect("corpus/train")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "fits"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 30, "corpus/train has {} frames", names.len());
+    let mut jxl = 0;
+    for path in &names {
+        let bitpix = first_image_bitpix(path);
+        for codec in ["JXL_1", "MIXPRED_1"] {
+            if !codes(codec, bitpix) {
+                continue;
+            }
+            jxl += usize::from(codec == "JXL_1");
+            write_and_read_back(codec, path, &dir, &writer, false, true, codec);
+        }
+        // Each frame's outputs are checked; keep the scratch folder small.
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == "fz" || e == "fits") {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+    assert!(jxl >= 25, "only {jxl} train frames of 8 or 16 bits");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn idf_1_through_debian_fpack_on_small_frames() {
     let dir = scratch("write-idf");
