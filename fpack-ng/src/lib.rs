@@ -106,10 +106,15 @@ pub fn funpack_help() -> String {
     )
 }
 
+/// `--threads N`: the global pool, with the main thread as one of its N
+/// workers (it calls every parallel loop of both tools). With one thread no
+/// other thread exists, so none spins waiting for work while the main
+/// thread reads and writes files (that spinning was CPU time billed to us).
 fn set_threads(common: &Common) {
     if let Some(n) = common.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
+            .use_current_thread()
             .build_global()
             .ok();
     }

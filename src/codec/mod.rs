@@ -441,6 +441,31 @@ pub trait Codec: Send + Sync {
     /// `spec.pixel_type`, or an error: never panic, never loop without
     /// consuming input, never allocate more than the tile size implies.
     fn decode(&self, bytes: &[u8], spec: &TileSpec) -> Result<Pixels, CodecError>;
+
+    /// [`Codec::encode`] from the tile's big-endian FITS bytes (`bytes.len()
+    /// == spec.len() * spec.pixel_type.size()`), for codecs that can read
+    /// them directly and spare the pipeline a typed copy of every tile.
+    /// `None`: not supported, call `encode`. Must give exactly the bytes
+    /// `encode` gives for the same pixels.
+    fn encode_be(&self, bytes: &[u8], spec: &TileSpec) -> Option<Result<Vec<u8>, CodecError>> {
+        let _ = (bytes, spec);
+        None
+    }
+
+    /// [`Codec::decode`] straight into the tile's big-endian FITS bytes
+    /// (`out.len() == spec.len() * spec.pixel_type.size()`), for codecs that
+    /// can write them directly. `Ok(false)`: not supported for this tile
+    /// (`out` untouched), call `decode`. The same guarantees as `decode`;
+    /// on an error `out` may hold anything.
+    fn decode_be_into(
+        &self,
+        bytes: &[u8],
+        spec: &TileSpec,
+        out: &mut [u8],
+    ) -> Result<bool, CodecError> {
+        let _ = (bytes, spec, out);
+        Ok(false)
+    }
 }
 
 /// Every codec this library knows, in the order `-T` tries them.

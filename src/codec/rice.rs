@@ -82,24 +82,35 @@ impl Codec for Rice {
     }
 
     fn encode(&self, pixels: &Pixels, spec: &TileSpec) -> Result<Vec<u8>, CodecError> {
-        let block_size = block_size(spec.params)?;
-        if let Some(bytepix) = bytepix(spec.params)? {
-            if bytepix != pixels.pixel_type().size() {
-                return Err(CodecError::BadParameter(format!(
-                    "BYTEPIX = {bytepix} but the tile's pixels are {} bytes wide",
-                    pixels.pixel_type().size()
-                )));
-            }
-        }
+        let block_size = encode_block_size(spec, pixels.pixel_type())?;
         match pixels {
-            Pixels::U8(v) => Ok(encode_words(v, block_size)),
-            Pixels::I16(v) => Ok(encode_words(v, block_size)),
-            Pixels::I32(v) => Ok(encode_words(v, block_size)),
+            Pixels::U8(v) => Ok(encode_words(v, block_size, |&w| w)),
+            Pixels::I16(v) => Ok(encode_words(v, block_size, |&w| w)),
+            Pixels::I32(v) => Ok(encode_words(v, block_size, |&w| w)),
             other => Err(CodecError::Unsupported(format!(
                 "RICE_1 codes 8-, 16- and 32-bit integers, not BITPIX {}",
                 other.pixel_type().bitpix()
             ))),
         }
+    }
+
+    fn encode_be(&self, bytes: &[u8], spec: &TileSpec) -> Option<Result<Vec<u8>, CodecError>> {
+        if !self.supports(spec.pixel_type) || bytes.len() != spec.len() * spec.pixel_type.size() {
+            return None;
+        }
+        let block_size = match encode_block_size(spec, spec.pixel_type) {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(Ok(match spec.pixel_type {
+            PixelType::U8 => encode_words(bytes, block_size, |&b| b),
+            PixelType::I16 => encode_words(bytes.as_chunks::<2>().0, block_size, |&b| {
+                i16::from_be_bytes(b)
+            }),
+            _ => encode_words(bytes.as_chunks::<4>().0, block_size, |&b| {
+                i32::from_be_bytes(b)
+            }),
+        }))
     }
 
     fn decode(&self, bytes: &[u8], spec: &TileSpec) -> Result<Pixels, CodecError> {
@@ -118,6 +129,55 @@ impl Codec for Rice {
         };
         convert_integers(decoded, spec.pixel_type)
     }
+
+    fn decode_be_into(
+        &self,
+        bytes: &[u8],
+        spec: &TileSpec,
+        out: &mut [u8],
+    ) -> Result<bool, CodecError> {
+        if spec.pixel_type.is_float() {
+            return Ok(false);
+        }
+        let block_size = block_size(spec.params)?;
+        let stored_width = bytepix(spec.params)?.unwrap_or(BYTEPIX_WHEN_ABSENT);
+        // Only when the stored width is the pixel type's: anything else
+        // needs decode's conversion.
+        if stored_width != spec.pixel_type.size() || out.len() != spec.len() * stored_width {
+            return Ok(false);
+        }
+        match stored_width {
+            1 => decode_words_into::<u8, u8>(bytes, out, block_size, |b| b as u8)?,
+            2 => decode_words_into::<i16, [u8; 2]>(
+                bytes,
+                out.as_chunks_mut::<2>().0,
+                block_size,
+                |b| (b as u16).to_be_bytes(),
+            )?,
+            _ => decode_words_into::<i32, [u8; 4]>(
+                bytes,
+                out.as_chunks_mut::<4>().0,
+                block_size,
+                |b| b.to_be_bytes(),
+            )?,
+        }
+        Ok(true)
+    }
+}
+
+/// BLOCKSIZE for coding pixels of `pixel_type`, once BYTEPIX (if given) is
+/// checked to be their width.
+fn encode_block_size(spec: &TileSpec, pixel_type: PixelType) -> Result<usize, CodecError> {
+    let block_size = block_size(spec.params)?;
+    if let Some(bytepix) = bytepix(spec.params)? {
+        if bytepix != pixel_type.size() {
+            return Err(CodecError::BadParameter(format!(
+                "BYTEPIX = {bytepix} but the tile's pixels are {} bytes wide",
+                pixel_type.size()
+            )));
+        }
+    }
+    Ok(block_size)
 }
 
 /// BLOCKSIZE, defaulting to 32. cfitsio also repairs files whose two values
@@ -250,66 +310,84 @@ impl RiceWord for i32 {
     }
 }
 
-/// Packs bit fields most significant bit first. Up to 63 pending bits live in
-/// a u64 and leave in 32-bit chunks, so the hot path is a shift and an or.
+/// Packs bit fields most significant bit first into a byte buffer that is
+/// kept at least 8 bytes longer than the bytes done: every field is
+/// followed by one unconditional 8-byte store of the pending bits (zeros
+/// below them) and an advance over the whole bytes among them, so the hot
+/// path has no branch. Every byte up to the end is written by such a store
+/// before it counts, so whatever the buffer held before (a previous tile)
+/// never shows through. The state is three numbers that stay in registers;
+/// the buffer is passed as a slice, grown between blocks by [`reserve`].
+#[derive(Clone, Copy, Default)]
 struct BitWriter {
-    out: Vec<u8>,
-    pending: u64,
-    pending_bits: u32,
+    /// Bytes done.
+    pos: usize,
+    /// The low `count` bits are pending (`count < 8` between fields; bits
+    /// above them are stale and never stored).
+    acc: u64,
+    count: u32,
+}
+
+/// Room in `out` for `bytes` more bytes after `pos`, beyond the 8 that
+/// every store needs.
+#[inline(always)]
+fn reserve(out: &mut Vec<u8>, pos: usize, bytes: usize) {
+    let need = pos + bytes + 16;
+    if out.len() < need {
+        grow(out, need);
+    }
+}
+
+#[cold]
+fn grow(out: &mut Vec<u8>, need: usize) {
+    let len = need.max(out.len() * 2);
+    out.resize(len, 0);
 }
 
 impl BitWriter {
-    fn with_capacity(capacity: usize) -> Self {
-        BitWriter {
-            out: Vec::with_capacity(capacity),
-            pending: 0,
-            pending_bits: 0,
-        }
-    }
-
     /// Append the low `count` bits of `value`; `count <= 32` and `value`
-    /// must have no bits above them.
+    /// must have no bits above them; room must have been reserved.
     #[inline(always)]
-    fn put(&mut self, value: u32, count: u32) {
+    fn put(&mut self, out: &mut [u8], value: u32, count: u32) {
         debug_assert!(count <= 32 && (count == 32 || value >> count == 0));
-        self.pending = (self.pending << count) | u64::from(value);
-        self.pending_bits += count;
-        if self.pending_bits >= 32 {
-            self.pending_bits -= 32;
-            let chunk = (self.pending >> self.pending_bits) as u32;
-            self.out.extend_from_slice(&chunk.to_be_bytes());
-        }
+        self.acc = (self.acc << count) | u64::from(value);
+        self.count += count;
+        // The pending bits at the top (two shifts: `count` may be 0).
+        let top = (self.acc << (63 - self.count)) << 1;
+        out[self.pos..self.pos + 8].copy_from_slice(&top.to_be_bytes());
+        self.pos += (self.count / 8) as usize;
+        self.count %= 8;
     }
 
-    /// `zeros` zero bits, then a one bit, then the low `split` bits of
-    /// `value`: one Rice-coded difference.
+    /// One Rice-coded difference `value` whose quotient `zeros = value >>
+    /// split` is at most `31 - split`: the zeros, a one bit, the low `split`
+    /// bits, in at most 32 bits.
     #[inline(always)]
-    fn put_rice(&mut self, zeros: u32, split: u32, value: u32) {
-        let low = value & ((1u32 << split) - 1);
-        let field = (1u32 << split) | low;
-        if zeros <= 31 - split {
-            self.put(field, zeros + 1 + split);
-        } else {
-            let mut zeros = zeros;
-            while zeros >= 32 {
-                self.put(0, 32);
-                zeros -= 32;
-            }
-            self.put(0, zeros);
-            self.put(field, split + 1);
-        }
+    fn put_short_rice(&mut self, out: &mut [u8], zeros: u32, split: u32, value: u32) {
+        let field = (1u32 << split) | (value & ((1u32 << split) - 1));
+        self.put(out, field, zeros + 1 + split);
     }
 
-    /// Flush, zero-padding the last byte.
-    fn finish(mut self) -> Vec<u8> {
-        let bytes = self.pending_bits.div_ceil(8);
-        if bytes > 0 {
-            let aligned = self.pending << (bytes * 8 - self.pending_bits);
-            for i in (0..bytes).rev() {
-                self.out.push((aligned >> (i * 8)) as u8);
-            }
+    /// One Rice-coded difference of any quotient, reserving its room.
+    fn put_rice(&mut self, out: &mut Vec<u8>, zeros: u32, split: u32, value: u32) {
+        if zeros <= 31 - split {
+            self.put_short_rice(out, zeros, split, value);
+            return;
         }
-        self.out
+        reserve(out, self.pos, zeros as usize / 8 + 16);
+        let mut zeros = zeros;
+        while zeros >= 32 {
+            self.put(out, 0, 32);
+            zeros -= 32;
+        }
+        self.put(out, 0, zeros);
+        let field = (1u32 << split) | (value & ((1u32 << split) - 1));
+        self.put(out, field, split + 1);
+    }
+
+    /// Bytes written, the last one zero-padded (already stored so).
+    fn len(&self) -> usize {
+        self.pos + usize::from(self.count > 0)
     }
 }
 
@@ -325,27 +403,48 @@ fn choose_split(sum: f64, len: usize) -> u32 {
     u32::BITS - half.leading_zeros()
 }
 
-fn encode_words<W: RiceWord>(pixels: &[W], block_size: usize) -> Vec<u8> {
-    let Some(&first) = pixels.first() else {
+std::thread_local! {
+    /// Each thread's encoder buffer, kept between tiles: a fresh zeroed
+    /// buffer per tile would cost an allocation and a memset each time.
+    static ENCODE_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Rice-code `pixels`, each read as a word by `word` (typed pixels, or the
+/// big-endian bytes of the FITS data unit).
+fn encode_words<W: RiceWord, P>(
+    pixels: &[P],
+    block_size: usize,
+    word: impl Fn(&P) -> W,
+) -> Vec<u8> {
+    let Some(first) = pixels.first() else {
         return Vec::new();
     };
+    let first = word(first);
     // Enough unless blocks code worse than raw, which only pathological
-    // blocks do; the vector grows in that case.
+    // blocks do; the buffer grows in that case.
     let word_bytes = (W::BITS / 8) as usize;
     let blocks = pixels.len().div_ceil(block_size);
-    let mut writer = BitWriter::with_capacity(pixels.len() * word_bytes + blocks + 8);
-    writer.put(first.bits(), W::BITS);
+    // This thread's buffer, taken out for the tile so that the hot loops
+    // see a plain local vector.
+    let mut out = ENCODE_BUFFER.with(|buffer| std::mem::take(&mut *buffer.borrow_mut()));
+    let mut writer = BitWriter::default();
+    reserve(&mut out, 0, pixels.len() * word_bytes + blocks + 8);
+    writer.put(&mut out, first.bits(), W::BITS);
 
     let mut folded = vec![0u32; block_size.min(pixels.len())];
     let mut previous = first;
     for block in pixels.chunks(block_size) {
         let folded = &mut folded[..block.len()];
-        let mut sum: u64 = 0;
-        for (slot, &pixel) in folded.iter_mut().zip(block) {
-            *slot = pixel.folded_difference(previous);
-            previous = pixel;
-            sum += u64::from(*slot);
+        // The first difference is from the previous block; the others
+        // within the block, pair by pair, which vectorises.
+        let (head, rest) = folded.split_at_mut(1);
+        head[0] = word(&block[0]).folded_difference(previous);
+        for (slot, pair) in rest.iter_mut().zip(block.windows(2)) {
+            *slot = word(&pair[1]).folded_difference(word(&pair[0]));
         }
+        previous = word(&block[block.len() - 1]);
+        let sum: u64 = folded.iter().map(|&d| u64::from(d)).sum();
+        let largest = folded.iter().copied().max().unwrap_or(0);
         // cfitsio sums in a double; integer summing is identical while the
         // sum is exact in a double (blocks under 2^21 pixels). Beyond that,
         // repeat its rounding.
@@ -356,21 +455,33 @@ fn encode_words<W: RiceWord>(pixels: &[W], block_size: usize) -> Vec<u8> {
         };
         let split = choose_split(sum_as_double, block.len());
 
+        // At most 32 bits per pixel on the fast paths, and the code.
+        reserve(&mut out, writer.pos, block.len() * 4 + 8);
         if split >= W::RAW_SPLIT {
-            writer.put(W::RAW_SPLIT + 1, W::CODE_BITS);
+            let room = &mut out[..];
+            writer.put(room, W::RAW_SPLIT + 1, W::CODE_BITS);
             for &d in folded.iter() {
-                writer.put(d, W::BITS);
+                writer.put(room, d, W::BITS);
             }
         } else if sum == 0 {
-            writer.put(0, W::CODE_BITS);
-        } else {
-            writer.put(split + 1, W::CODE_BITS);
+            writer.put(&mut out, 0, W::CODE_BITS);
+        } else if largest >> split <= 31 - split {
+            // Every quotient is short: the branch-free loop.
+            let room = &mut out[..];
+            writer.put(room, split + 1, W::CODE_BITS);
             for &d in folded.iter() {
-                writer.put_rice(d >> split, split, d);
+                writer.put_short_rice(room, d >> split, split, d);
+            }
+        } else {
+            writer.put(&mut out, split + 1, W::CODE_BITS);
+            for &d in folded.iter() {
+                writer.put_rice(&mut out, d >> split, split, d);
             }
         }
     }
-    writer.finish()
+    let coded = out[..writer.len()].to_vec();
+    ENCODE_BUFFER.with(|buffer| *buffer.borrow_mut() = out);
+    coded
 }
 
 /// Reads bit fields most significant bit first. `window` holds the next
@@ -482,12 +593,24 @@ fn decode_words<W: RiceWord>(
     count: usize,
     block_size: usize,
 ) -> Result<Vec<W>, CodecError> {
-    if count == 0 {
-        return Ok(Vec::new());
+    let mut out: Vec<W> = vec![W::from_bits(0); count];
+    decode_words_into::<W, W>(input, &mut out, block_size, W::from_bits)?;
+    Ok(out)
+}
+
+/// Decode `out.len()` pixels of width `W`, each stored by `store` from its
+/// bit pattern (as a typed pixel, or as its big-endian bytes).
+fn decode_words_into<W: RiceWord, O>(
+    input: &[u8],
+    out: &mut [O],
+    block_size: usize,
+    store: impl Fn(u32) -> O,
+) -> Result<(), CodecError> {
+    if out.is_empty() {
+        return Ok(());
     }
     // Filled in place block by block: iterating over slices keeps bounds
     // checks and length updates out of the per-pixel loop.
-    let mut out: Vec<W> = vec![W::from_bits(0); count];
     let mut reader = BitReader::new(input);
     reader.refill();
     let mut previous = reader.take(W::BITS);
@@ -496,12 +619,12 @@ fn decode_words<W: RiceWord>(
         reader.refill();
         let code = reader.take(W::CODE_BITS);
         if code == 0 {
-            block.fill(W::from_bits(previous));
+            block.fill_with(|| store(previous));
         } else if code - 1 == W::RAW_SPLIT {
             for slot in block.iter_mut() {
                 reader.refill();
                 previous = previous.wrapping_add(unfold(reader.take(W::BITS)));
-                *slot = W::from_bits(previous);
+                *slot = store(previous);
             }
         } else if code - 1 < W::RAW_SPLIT {
             let split = code - 1;
@@ -529,7 +652,7 @@ fn decode_words<W: RiceWord>(
                     (zeros << split) | low
                 };
                 previous = previous.wrapping_add(unfold(folded));
-                *slot = W::from_bits(previous);
+                *slot = store(previous);
             }
         } else {
             return Err(CodecError::Corrupt(format!(
@@ -541,7 +664,7 @@ fn decode_words<W: RiceWord>(
             return Err(CodecError::Truncated);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

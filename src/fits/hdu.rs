@@ -88,9 +88,14 @@ impl Hdu {
     /// Check CHECKSUM and DATASUM if present. Returns a description of the
     /// first mismatch, or `None` when they agree or are absent.
     pub fn checksum_mismatch(&self) -> Option<String> {
+        // One pass over the data unit serves both keywords; a short tail
+        // sums as if zero-padded, so nothing is copied.
+        let mut data_sum = None;
+        let mut dsum =
+            || *data_sum.get_or_insert_with(|| checksum::ones_complement_sum(&self.data, 0));
         if let Some(Value::Text(datasum)) = self.header.value("DATASUM") {
             if let Ok(expected) = datasum.trim().parse::<u64>() {
-                let actual = checksum::ones_complement_sum(&padded(&self.data), 0);
+                let actual = dsum();
                 if u64::from(actual) != expected {
                     return Some(format!(
                         "DATASUM is {expected} but the data unit sums to {actual}"
@@ -100,24 +105,12 @@ impl Hdu {
         }
         if self.header.contains("CHECKSUM") {
             let hsum = checksum::ones_complement_sum(&self.raw_header, 0);
-            let dsum = checksum::ones_complement_sum(&padded(&self.data), 0);
-            let total = add_ones_complement(hsum, dsum);
+            let total = add_ones_complement(hsum, dsum());
             if total != u32::MAX && total != 0 {
                 return Some("CHECKSUM does not match the header and data".to_string());
             }
         }
         None
-    }
-}
-
-/// `bytes` padded with zeros to a whole number of 4-byte words.
-fn padded(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if bytes.len().is_multiple_of(4) {
-        std::borrow::Cow::Borrowed(bytes)
-    } else {
-        let mut v = bytes.to_vec();
-        v.resize(bytes.len().div_ceil(4) * 4, 0);
-        std::borrow::Cow::Owned(v)
     }
 }
 
@@ -497,7 +490,7 @@ impl<W: Write> FitsWriter<W> {
         self.put(&header.to_bytes())?;
         self.put(data)?;
         let pad = (BLOCK_LEN - data.len() % BLOCK_LEN) % BLOCK_LEN;
-        self.put(&vec![0u8; pad])
+        self.put(&[0u8; BLOCK_LEN][..pad])
     }
 
     pub fn flush(&mut self) -> std::io::Result<()> {
@@ -512,7 +505,7 @@ impl<W: Write> FitsWriter<W> {
 /// Set DATASUM and CHECKSUM in `header` for this data unit (unpadded; the
 /// zero padding does not change the sum), as cfitsio's fits_write_chksum.
 pub fn set_checksums(header: &mut Header, data: &[u8]) {
-    let dsum = checksum::ones_complement_sum(&padded(data), 0);
+    let dsum = checksum::ones_complement_sum(data, 0);
     header.set(Card::new_string(
         "CHECKSUM",
         "0000000000000000",

@@ -462,143 +462,195 @@ fn compress_planned(
     // Each tile: its table row, and whether it held null (NaN) pixels.
     let tiles: Vec<(TileRow, bool)> = (0..grid.n_tiles())
         .into_par_iter()
-        .map(|index| -> Result<(TileRow, bool)> {
-            let (_, shape) = grid.tile_bounds(index);
-            let mut pixels = match grid.contiguous_range(index) {
-                Some(r) => Pixels::from_be_bytes(pixel_type, &image[r.start * elem..r.end * elem]),
-                None => Pixels::from_be_bytes(pixel_type, &grid.gather(image, elem, index)),
-            };
-            if plio_shift != 0 {
-                if let Pixels::I16(v) = &pixels {
-                    pixels = Pixels::I32(v.iter().map(|&x| i32::from(x) + plio_shift).collect());
+        .map_init(
+            Vec::new,
+            |scratch: &mut Vec<u8>, index| -> Result<(TileRow, bool)> {
+                let (_, shape) = grid.tile_bounds(index);
+                let spec = TileSpec {
+                    shape: &shape,
+                    pixel_type: coded_type,
+                    params: &params,
+                    context: opts.context,
+                };
+                let codec_error = |source| Error::Codec {
+                    context: ctx.clone().tile(index + 1),
+                    algorithm: codec.id().to_string(),
+                    error: source,
+                };
+                // Every tile is decoded right after it is encoded and compared
+                // with what went in, in the same parallel task: a codec bug can
+                // never reach a file unnoticed.
+                let check = |algorithm: &dyn Codec,
+                             coded: &[u8],
+                             spec: &TileSpec,
+                             expected: &Pixels|
+                 -> Result<()> {
+                    let back = algorithm
+                        .decode(coded, spec)
+                        .map_err(|source| Error::Codec {
+                            context: ctx.clone().tile(index + 1),
+                            algorithm: algorithm.id().to_string(),
+                            error: source,
+                        })?;
+                    if !back.bits_eq(expected) {
+                        return Err(Error::Verification {
+                            context: ctx.clone().tile(index + 1),
+                            message: format!(
+                                "{} did not decode back to the tile's pixels",
+                                algorithm.id()
+                            ),
+                        });
+                    }
+                    Ok(())
+                };
+                let source = grid
+                    .contiguous_range(index)
+                    .map(|r| &image[r.start * elem..r.end * elem]);
+                // Lossless tiles that are runs of the image, with a codec that
+                // reads and writes FITS bytes (RICE_1): coded from the image's
+                // own bytes, decoded back into a scratch buffer, and compared
+                // with those same bytes; no typed copies.
+                if let (Some(source), false) = (source, quantized || plio_shift != 0 || lossy_codec)
+                {
+                    if let Some(coded) = codec.encode_be(source, &spec) {
+                        let mut coded = coded.map_err(codec_error)?;
+                        coded.shrink_to_fit();
+                        if scratch.len() != source.len() {
+                            scratch.resize(source.len(), 0);
+                        }
+                        let direct = codec
+                            .decode_be_into(&coded, &spec, scratch)
+                            .map_err(codec_error)?;
+                        if !direct {
+                            check(
+                                codec,
+                                &coded,
+                                &spec,
+                                &Pixels::from_be_bytes(pixel_type, source),
+                            )?;
+                        } else if scratch[..] != *source {
+                            return Err(Error::Verification {
+                                context: ctx.clone().tile(index + 1),
+                                message: format!(
+                                    "{} did not decode back to the tile's pixels",
+                                    codec.id()
+                                ),
+                            });
+                        }
+                        let row = if no_compress {
+                            TileRow {
+                                uncompressed: coded,
+                                ..Default::default()
+                            }
+                        } else {
+                            TileRow {
+                                compressed: coded,
+                                ..Default::default()
+                            }
+                        };
+                        return Ok((row, false));
+                    }
                 }
-            }
-            let spec = TileSpec {
-                shape: &shape,
-                pixel_type: coded_type,
-                params: &params,
-                context: opts.context,
-            };
-            let codec_error = |source| Error::Codec {
-                context: ctx.clone().tile(index + 1),
-                algorithm: codec.id().to_string(),
-                error: source,
-            };
-            // Every tile is decoded right after it is encoded and compared
-            // with what went in, in the same parallel task: a codec bug can
-            // never reach a file unnoticed.
-            let check = |algorithm: &dyn Codec,
-                         coded: &[u8],
-                         spec: &TileSpec,
-                         expected: &Pixels|
-             -> Result<()> {
-                let back = algorithm
-                    .decode(coded, spec)
-                    .map_err(|source| Error::Codec {
-                        context: ctx.clone().tile(index + 1),
-                        algorithm: algorithm.id().to_string(),
-                        error: source,
-                    })?;
-                if !back.bits_eq(expected) {
-                    return Err(Error::Verification {
-                        context: ctx.clone().tile(index + 1),
-                        message: format!(
-                            "{} did not decode back to the tile's pixels",
-                            algorithm.id()
-                        ),
-                    });
+                let mut pixels = match source {
+                    Some(bytes) => Pixels::from_be_bytes(pixel_type, bytes),
+                    None => Pixels::from_be_bytes(pixel_type, &grid.gather(image, elem, index)),
+                };
+                if plio_shift != 0 {
+                    if let Pixels::I16(v) = &pixels {
+                        pixels =
+                            Pixels::I32(v.iter().map(|&x| i32::from(x) + plio_shift).collect());
+                    }
                 }
-                Ok(())
-            };
-            if !quantized {
-                let mut coded = codec.encode(&pixels, &spec).map_err(codec_error)?;
-                // Encoders reserve room for the worst case; thousands of
-                // half-empty buffers would spread the compressed image over
-                // twice the pages (and page faults) it needs.
-                coded.shrink_to_fit();
-                if !lossy_codec {
-                    check(codec, &coded, &spec, &pixels)?;
-                }
-                if no_compress {
+                if !quantized {
+                    let mut coded = codec.encode(&pixels, &spec).map_err(codec_error)?;
+                    // Encoders reserve room for the worst case; thousands of
+                    // half-empty buffers would spread the compressed image over
+                    // twice the pages (and page faults) it needs.
+                    coded.shrink_to_fit();
+                    if !lossy_codec {
+                        check(codec, &coded, &spec, &pixels)?;
+                    }
+                    if no_compress {
+                        return Ok((
+                            TileRow {
+                                uncompressed: coded,
+                                ..Default::default()
+                            },
+                            false,
+                        ));
+                    }
                     return Ok((
                         TileRow {
-                            uncompressed: coded,
+                            compressed: coded,
                             ..Default::default()
                         },
                         false,
                     ));
                 }
-                return Ok((
-                    TileRow {
-                        compressed: coded,
-                        ..Default::default()
-                    },
-                    false,
-                ));
-            }
-            let (width, height) = spec.width_height();
-            let q = match &pixels {
-                Pixels::F32(v) => {
-                    quantize::quantize_f32(v, width, height, index + 1, dither_seed, &qspec)
-                }
-                Pixels::F64(v) => {
-                    quantize::quantize_f64(v, width, height, index + 1, dither_seed, &qspec)
-                }
-                _ => None,
-            };
-            match q {
-                Some(q) => {
-                    let any_null = q.any_null;
-                    let ints = Pixels::I32(q.values);
-                    let mut compressed = codec.encode(&ints, &spec).map_err(codec_error)?;
-                    compressed.shrink_to_fit();
-                    if !lossy_codec {
-                        check(codec, &compressed, &spec, &ints)?;
+                let (width, height) = spec.width_height();
+                let q = match &pixels {
+                    Pixels::F32(v) => {
+                        quantize::quantize_f32(v, width, height, index + 1, dither_seed, &qspec)
                     }
-                    Ok((
-                        TileRow {
-                            compressed,
-                            zscale: q.scale,
-                            zzero: q.zero,
-                            ..Default::default()
-                        },
-                        any_null,
-                    ))
+                    Pixels::F64(v) => {
+                        quantize::quantize_f64(v, width, height, index + 1, dither_seed, &qspec)
+                    }
+                    _ => None,
+                };
+                match q {
+                    Some(q) => {
+                        let any_null = q.any_null;
+                        let ints = Pixels::I32(q.values);
+                        let mut compressed = codec.encode(&ints, &spec).map_err(codec_error)?;
+                        compressed.shrink_to_fit();
+                        if !lossy_codec {
+                            check(codec, &compressed, &spec, &ints)?;
+                        }
+                        Ok((
+                            TileRow {
+                                compressed,
+                                zscale: q.scale,
+                                zzero: q.zero,
+                                ..Default::default()
+                            },
+                            any_null,
+                        ))
+                    }
+                    None => {
+                        // Not quantizable (e.g. no noise): stored losslessly, as cfitsio does.
+                        let gzip = codec::standard::gzip1();
+                        let raw_spec = TileSpec {
+                            shape: &shape,
+                            pixel_type,
+                            params: &Params::new(),
+                            context: opts.context,
+                        };
+                        let gz =
+                            gzip.encode(&pixels, &raw_spec)
+                                .map_err(|source| Error::Codec {
+                                    context: ctx.clone().tile(index + 1),
+                                    algorithm: gzip.id().into(),
+                                    error: source,
+                                })?;
+                        check(gzip, &gz, &raw_spec, &pixels)?;
+                        // The original bits are kept exactly (cfitsio would
+                        // canonicalise NaNs here); nulls still need ZBLANK.
+                        let any_null = match &pixels {
+                            Pixels::F32(v) => v.iter().any(|x| !x.is_finite()),
+                            Pixels::F64(v) => v.iter().any(|x| !x.is_finite()),
+                            _ => false,
+                        };
+                        Ok((
+                            TileRow {
+                                gzip_fallback: gz,
+                                ..Default::default()
+                            },
+                            any_null,
+                        ))
+                    }
                 }
-                None => {
-                    // Not quantizable (e.g. no noise): stored losslessly, as cfitsio does.
-                    let gzip = codec::standard::gzip1();
-                    let raw_spec = TileSpec {
-                        shape: &shape,
-                        pixel_type,
-                        params: &Params::new(),
-                        context: opts.context,
-                    };
-                    let gz = gzip
-                        .encode(&pixels, &raw_spec)
-                        .map_err(|source| Error::Codec {
-                            context: ctx.clone().tile(index + 1),
-                            algorithm: gzip.id().into(),
-                            error: source,
-                        })?;
-                    check(gzip, &gz, &raw_spec, &pixels)?;
-                    // The original bits are kept exactly (cfitsio would
-                    // canonicalise NaNs here); nulls still need ZBLANK.
-                    let any_null = match &pixels {
-                        Pixels::F32(v) => v.iter().any(|x| !x.is_finite()),
-                        Pixels::F64(v) => v.iter().any(|x| !x.is_finite()),
-                        _ => false,
-                    };
-                    Ok((
-                        TileRow {
-                            gzip_fallback: gz,
-                            ..Default::default()
-                        },
-                        any_null,
-                    ))
-                }
-            }
-        })
+            },
+        )
         .collect::<Result<_>>()?;
 
     let any_null = tiles.iter().any(|(_, null)| *null);

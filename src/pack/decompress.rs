@@ -217,6 +217,47 @@ impl<'a> TileDecoder<'a> {
         self.grid.n_tiles()
     }
 
+    /// Decode tile `index` (from 0) into `out`, its big-endian pixel bytes
+    /// (`out.len()` must be the tile's bytes): straight from the codec when
+    /// it writes FITS bytes itself (RICE_1 tiles that are neither quantized
+    /// nor shifted), else through [`TileDecoder::decode_tile`].
+    pub fn decode_tile_into(&self, index: usize, out: &mut [u8]) -> Result<()> {
+        let main = match self.compressed_col {
+            Some(c) => self.table.var_bytes(index, c)?,
+            None => &[],
+        };
+        if !main.is_empty() && self.info.quantize.is_none() && self.plio_shift == 0 {
+            let (_, shape) = self.grid.tile_bounds(index);
+            let spec = TileSpec {
+                shape: &shape,
+                pixel_type: self.info.pixel_type,
+                params: &self.info.params,
+                context: self.context,
+            };
+            if spec.len() * self.info.pixel_type.size() == out.len()
+                && self
+                    .codec
+                    .decode_be_into(main, &spec, out)
+                    .map_err(|e| Error::Codec {
+                        context: self.ctx.clone().tile(index + 1),
+                        algorithm: self.codec.id().to_string(),
+                        error: e,
+                    })?
+            {
+                return Ok(());
+            }
+        }
+        let tile = self.decode_tile(index)?;
+        if tile.len() != out.len() {
+            return Err(Error::malformed(
+                self.ctx.clone().tile(index + 1),
+                "the tile has the wrong size",
+            ));
+        }
+        out.copy_from_slice(&tile);
+        Ok(())
+    }
+
     /// Decode tile `index` (from 0) into its big-endian pixel bytes.
     pub fn decode_tile(&self, index: usize) -> Result<Vec<u8>> {
         let info = &self.info;
@@ -384,11 +425,7 @@ pub fn decompress_pixels(
         image
             .par_chunks_mut(len * elem)
             .enumerate()
-            .try_for_each(|(i, slice)| -> Result<()> {
-                let tile = decoder.decode_tile(i)?;
-                slice.copy_from_slice(&tile);
-                Ok(())
-            })?;
+            .try_for_each(|(i, slice)| decoder.decode_tile_into(i, slice))?;
         return Ok((decoder.info, image));
     }
     let batch = TILES_PER_BATCH.max(rayon::current_num_threads() * 8);
