@@ -80,7 +80,8 @@ type DecompressTileFn = unsafe extern "C" fn(
     *mut c_int,
 ) -> c_int;
 type ReallocFn = unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void;
-type GunzipFn = unsafe extern "C" fn(
+/// cfitsio's memory-to-memory gzip and gunzip (one signature).
+pub(super) type GzipMemFn = unsafe extern "C" fn(
     *mut c_char,
     usize,
     *mut *mut c_char,
@@ -208,6 +209,91 @@ unsafe fn fail(status: *mut c_int, code: c_int, message: &str) -> c_int {
         unsafe { *status = code };
     }
     code
+}
+
+/// The arguments of cfitsio's memory-to-memory gzip and gunzip
+/// (`compress2mem_from_mem`, `uncompress2mem_from_mem`), which share one
+/// signature: the read path answers the one, the write path the other.
+pub(super) struct MemCall {
+    pub input: *mut c_char,
+    pub input_size: usize,
+    pub buffer: *mut *mut c_char,
+    pub buffer_size: *mut usize,
+    pub mem_realloc: Option<ReallocFn>,
+    pub file_size: *mut usize,
+    pub status: *mut c_int,
+}
+
+impl MemCall {
+    /// Calls cfitsio's own function with these arguments.
+    ///
+    /// # Safety
+    /// The arguments are the caller's, under cfitsio's contract.
+    pub unsafe fn forward(&self, real: GzipMemFn) -> c_int {
+        // Safety: forwarded unchanged.
+        unsafe {
+            real(
+                self.input,
+                self.input_size,
+                self.buffer,
+                self.buffer_size,
+                self.mem_realloc,
+                self.file_size,
+                self.status,
+            )
+        }
+    }
+
+    /// Whether a pointer the coder needs is null (input only with bytes).
+    pub fn any_null(&self) -> bool {
+        self.buffer.is_null()
+            || self.buffer_size.is_null()
+            || self.file_size.is_null()
+            || self.status.is_null()
+            || self.mem_realloc.is_none()
+            || (self.input.is_null() && self.input_size > 0)
+    }
+
+    /// The input bytes.
+    ///
+    /// # Safety
+    /// `!any_null()`, and cfitsio passes `input_size` readable bytes.
+    pub unsafe fn input(&self) -> &[u8] {
+        if self.input_size == 0 {
+            &[]
+        } else {
+            // Safety: see above.
+            unsafe { std::slice::from_raw_parts(self.input.cast::<u8>(), self.input_size) }
+        }
+    }
+
+    /// Hands `out` back in cfitsio's buffer, grown with its realloc
+    /// function when too small; 0, or an error status (`what` names the
+    /// buffer in the message).
+    ///
+    /// # Safety
+    /// `!any_null()`, and cfitsio's buffer/size pair and realloc function.
+    pub unsafe fn deliver(&self, out: &[u8], what: &str) -> c_int {
+        // Safety: see above.
+        unsafe {
+            if *self.buffer_size < out.len() || (*self.buffer).is_null() {
+                let grow = self.mem_realloc.expect("checked by any_null");
+                let grown = grow((*self.buffer).cast::<c_void>(), out.len().max(1));
+                if grown.is_null() {
+                    return fail(
+                        self.status,
+                        MEMORY_ALLOCATION,
+                        &format!("cannot allocate {what}"),
+                    );
+                }
+                *self.buffer = grown.cast::<c_char>();
+                *self.buffer_size = out.len().max(1);
+            }
+            std::ptr::copy_nonoverlapping(out.as_ptr(), (*self.buffer).cast::<u8>(), out.len());
+            *self.file_size = out.len();
+        }
+        0
+    }
 }
 
 /// # Safety
@@ -513,7 +599,7 @@ pub unsafe extern "C" fn uncompress2mem_from_mem(
     file_size: *mut usize,
     status: *mut c_int,
 ) -> c_int {
-    let Some(real) = real!(c"uncompress2mem_from_mem", GunzipFn) else {
+    let Some(real) = real!(c"uncompress2mem_from_mem", GzipMemFn) else {
         // Safety: forwarded contract.
         return unsafe {
             fail(
@@ -531,26 +617,20 @@ pub unsafe extern "C" fn uncompress2mem_from_mem(
     } else {
         None
     };
+    let call = MemCall {
+        input,
+        input_size,
+        buffer,
+        buffer_size,
+        mem_realloc,
+        file_size,
+        status,
+    };
     let Some((state, row, pixels)) = current else {
         // Safety: forwarded to cfitsio with the caller's arguments.
-        return unsafe {
-            real(
-                input,
-                input_size,
-                buffer,
-                buffer_size,
-                mem_realloc,
-                file_size,
-                status,
-            )
-        };
+        return unsafe { call.forward(real) };
     };
-    if buffer.is_null()
-        || buffer_size.is_null()
-        || file_size.is_null()
-        || status.is_null()
-        || (input.is_null() && input_size > 0)
-    {
+    if call.any_null() {
         // Safety: forwarded contract.
         return unsafe {
             fail(
@@ -560,36 +640,18 @@ pub unsafe extern "C" fn uncompress2mem_from_mem(
             )
         };
     }
-    // Safety: cfitsio passes `input_size` readable heap bytes.
-    let bytes: &[u8] = if input_size == 0 {
-        &[]
-    } else {
-        unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
-    };
+    // Safety: checked above; cfitsio passes `input_size` readable heap bytes.
+    let bytes = unsafe { call.input() };
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         decode_tile(&state, row, pixels, bytes)
     }))
     .unwrap_or_else(|_| Err(format!("internal error decoding tile {row}")));
-    let decoded = match decoded {
-        Ok(d) => d,
+    match decoded {
+        // Safety: checked above.
+        Ok(d) => unsafe { call.deliver(&d, "a decoded tile") },
         // Safety: non-null status.
-        Err(message) => return unsafe { fail(status, DATA_DECOMPRESSION_ERR, &message) },
-    };
-    // Safety: cfitsio's buffer/size pair and its realloc function.
-    unsafe {
-        if *buffer_size < decoded.len() || (*buffer).is_null() {
-            let grow = mem_realloc.expect("checked above");
-            let grown = grow((*buffer).cast::<c_void>(), decoded.len().max(1));
-            if grown.is_null() {
-                return fail(status, MEMORY_ALLOCATION, "cannot allocate a decoded tile");
-            }
-            *buffer = grown.cast::<c_char>();
-            *buffer_size = decoded.len();
-        }
-        std::ptr::copy_nonoverlapping(decoded.as_ptr(), (*buffer).cast::<u8>(), decoded.len());
-        *file_size = decoded.len();
+        Err(message) => unsafe { fail(status, DATA_DECOMPRESSION_ERR, &message) },
     }
-    0
 }
 
 /// Whether the current HDU's ZCMPTYPE is still the codec of `state`. An

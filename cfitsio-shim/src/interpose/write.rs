@@ -36,8 +36,8 @@ use fpackng::codec::{Codec, ParamValue, Params};
 use fpackng::tile::{PixelType, Pixels, TileGrid};
 use fpackng::{Context, Limits};
 
-use super::{fail, key_of, FitsFile, HduKey, ReallocFn};
-use super::{DATA_COMPRESSION_ERR, MEMORY_ALLOCATION, TSTRING};
+use super::{fail, key_of, FitsFile, GzipMemFn, HduKey, MemCall, ReallocFn};
+use super::{DATA_COMPRESSION_ERR, TSTRING};
 use crate::core::TileJob;
 
 const TLONGLONG: c_int = 81;
@@ -64,15 +64,6 @@ type ConvertFloatTileFn = unsafe extern "C" fn(
     *mut c_int,
     *mut f64,
     *mut f64,
-    *mut c_int,
-) -> c_int;
-type GzipFn = unsafe extern "C" fn(
-    *mut c_char,
-    usize,
-    *mut *mut c_char,
-    *mut usize,
-    Option<ReallocFn>,
-    *mut usize,
     *mut c_int,
 ) -> c_int;
 type ReadKeyFn = unsafe extern "C" fn(
@@ -783,7 +774,7 @@ pub unsafe extern "C" fn compress2mem_from_mem(
     file_size: *mut usize,
     status: *mut c_int,
 ) -> c_int {
-    let Some(real) = real!(c"compress2mem_from_mem", GzipFn) else {
+    let Some(real) = real!(c"compress2mem_from_mem", GzipMemFn) else {
         // Safety: forwarded contract.
         return unsafe { fail(status, DATA_COMPRESSION_ERR, "libcfitsio's gzip not found") };
     };
@@ -793,26 +784,20 @@ pub unsafe extern "C" fn compress2mem_from_mem(
             .filter(|tile| tile.quantized && mem_realloc.is_some())
             .map(|tile| (tile.hdu.clone(), tile.row, tile.pixels))
     });
+    let call = MemCall {
+        input,
+        input_size,
+        buffer,
+        buffer_size,
+        mem_realloc,
+        file_size,
+        status,
+    };
     let Some((hdu, row, pixels)) = current else {
         // Safety: forwarded to cfitsio with the caller's arguments.
-        return unsafe {
-            real(
-                input,
-                input_size,
-                buffer,
-                buffer_size,
-                mem_realloc,
-                file_size,
-                status,
-            )
-        };
+        return unsafe { call.forward(real) };
     };
-    if buffer.is_null()
-        || buffer_size.is_null()
-        || file_size.is_null()
-        || status.is_null()
-        || input.is_null()
-    {
+    if call.any_null() {
         // Safety: forwarded contract.
         return unsafe {
             fail(
@@ -822,14 +807,15 @@ pub unsafe extern "C" fn compress2mem_from_mem(
             )
         };
     }
-    // Safety: cfitsio passes `input_size` readable bytes of the tile.
-    let bytes = unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) };
+    // Safety: checked above; cfitsio passes `input_size` readable bytes of the tile.
+    let bytes = unsafe { call.input() };
     let coded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         encode_tile(&hdu, row, pixels, bytes)
     }))
     .unwrap_or_else(|_| Err(format!("internal error coding tile {row}")));
-    let coded = match coded {
-        Ok(c) => c,
+    match coded {
+        // Safety: checked above.
+        Ok(c) => unsafe { call.deliver(&c, "a coded tile") },
         Err(message) => {
             let message = format!("{}: {message}", hdu.codec.id());
             TILE.with(|t| {
@@ -838,24 +824,9 @@ pub unsafe extern "C" fn compress2mem_from_mem(
                 }
             });
             // Safety: non-null status.
-            return unsafe { fail(status, DATA_COMPRESSION_ERR, &message) };
+            unsafe { fail(status, DATA_COMPRESSION_ERR, &message) }
         }
-    };
-    // Safety: cfitsio's buffer/size pair and its realloc function.
-    unsafe {
-        if *buffer_size < coded.len() || (*buffer).is_null() {
-            let grow = mem_realloc.expect("checked above");
-            let grown = grow((*buffer).cast::<c_void>(), coded.len().max(1));
-            if grown.is_null() {
-                return fail(status, MEMORY_ALLOCATION, "cannot allocate a coded tile");
-            }
-            *buffer = grown.cast::<c_char>();
-            *buffer_size = coded.len().max(1);
-        }
-        std::ptr::copy_nonoverlapping(coded.as_ptr(), (*buffer).cast::<u8>(), coded.len());
-        *file_size = coded.len();
     }
-    0
 }
 
 #[cfg(test)]
