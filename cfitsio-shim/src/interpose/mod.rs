@@ -245,7 +245,7 @@ impl MemCall {
     }
 
     /// Whether a pointer the coder needs is null (input only with bytes).
-    pub fn any_null(&self) -> bool {
+    fn any_null(&self) -> bool {
         self.buffer.is_null()
             || self.buffer_size.is_null()
             || self.file_size.is_null()
@@ -258,12 +258,41 @@ impl MemCall {
     ///
     /// # Safety
     /// `!any_null()`, and cfitsio passes `input_size` readable bytes.
-    pub unsafe fn input(&self) -> &[u8] {
+    unsafe fn input(&self) -> &[u8] {
         if self.input_size == 0 {
             &[]
         } else {
             // Safety: see above.
             unsafe { std::slice::from_raw_parts(self.input.cast::<u8>(), self.input_size) }
+        }
+    }
+
+    /// Answers the call for a tile of a new codec: checks the arguments,
+    /// runs `code` on the input bytes (a panic becomes the error
+    /// `internal error ` + `doing`), and hands the result back in cfitsio's
+    /// buffer; an error becomes status `err_status` with its message.
+    ///
+    /// # Safety
+    /// cfitsio's contract for the function being answered.
+    pub unsafe fn answer(
+        &self,
+        err_status: c_int,
+        doing: &str,
+        code: impl FnOnce(&[u8]) -> Result<Vec<u8>, String>,
+    ) -> c_int {
+        if self.any_null() {
+            // Safety: forwarded contract.
+            return unsafe { fail(self.status, err_status, &format!("null argument {doing}")) };
+        }
+        // Safety: checked above; cfitsio passes `input_size` readable bytes.
+        let bytes = unsafe { self.input() };
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| code(bytes)))
+            .unwrap_or_else(|_| Err(format!("internal error {doing}")));
+        match out {
+            // Safety: checked above.
+            Ok(out) => unsafe { self.deliver(&out, doing) },
+            // Safety: non-null status (checked above).
+            Err(message) => unsafe { fail(self.status, err_status, &message) },
         }
     }
 
@@ -273,7 +302,7 @@ impl MemCall {
     ///
     /// # Safety
     /// `!any_null()`, and cfitsio's buffer/size pair and realloc function.
-    pub unsafe fn deliver(&self, out: &[u8], what: &str) -> c_int {
+    unsafe fn deliver(&self, out: &[u8], what: &str) -> c_int {
         // Safety: see above.
         unsafe {
             if *self.buffer_size < out.len() || (*self.buffer).is_null() {
@@ -630,27 +659,13 @@ pub unsafe extern "C" fn uncompress2mem_from_mem(
         // Safety: forwarded to cfitsio with the caller's arguments.
         return unsafe { call.forward(real) };
     };
-    if call.any_null() {
-        // Safety: forwarded contract.
-        return unsafe {
-            fail(
-                status,
-                DATA_DECOMPRESSION_ERR,
-                "null argument to the tile decoder",
-            )
-        };
-    }
-    // Safety: checked above; cfitsio passes `input_size` readable heap bytes.
-    let bytes = unsafe { call.input() };
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        decode_tile(&state, row, pixels, bytes)
-    }))
-    .unwrap_or_else(|_| Err(format!("internal error decoding tile {row}")));
-    match decoded {
-        // Safety: checked above.
-        Ok(d) => unsafe { call.deliver(&d, "a decoded tile") },
-        // Safety: non-null status.
-        Err(message) => unsafe { fail(status, DATA_DECOMPRESSION_ERR, &message) },
+    // Safety: cfitsio's contract for this function.
+    unsafe {
+        call.answer(
+            DATA_DECOMPRESSION_ERR,
+            &format!("decoding tile {row}"),
+            |bytes| decode_tile(&state, row, pixels, bytes),
+        )
     }
 }
 

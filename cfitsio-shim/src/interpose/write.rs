@@ -797,35 +797,24 @@ pub unsafe extern "C" fn compress2mem_from_mem(
         // Safety: forwarded to cfitsio with the caller's arguments.
         return unsafe { call.forward(real) };
     };
-    if call.any_null() {
-        // Safety: forwarded contract.
-        return unsafe {
-            fail(
-                status,
-                DATA_COMPRESSION_ERR,
-                "null argument to the tile coder",
-            )
-        };
-    }
-    // Safety: checked above; cfitsio passes `input_size` readable bytes of the tile.
-    let bytes = unsafe { call.input() };
-    let coded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        encode_tile(&hdu, row, pixels, bytes)
-    }))
-    .unwrap_or_else(|_| Err(format!("internal error coding tile {row}")));
-    match coded {
-        // Safety: checked above.
-        Ok(c) => unsafe { call.deliver(&c, "a coded tile") },
-        Err(message) => {
-            let message = format!("{}: {message}", hdu.codec.id());
-            TILE.with(|t| {
-                if let Some(tile) = t.borrow_mut().as_mut() {
-                    tile.error = Some(message.clone());
-                }
-            });
-            // Safety: non-null status.
-            unsafe { fail(status, DATA_COMPRESSION_ERR, &message) }
-        }
+    // Safety: cfitsio's contract for this function.
+    unsafe {
+        call.answer(
+            DATA_COMPRESSION_ERR,
+            &format!("coding tile {row}"),
+            |bytes| {
+                encode_tile(&hdu, row, pixels, bytes).map_err(|message| {
+                    // Remembered for the HDU's close (see invalidate).
+                    let message = format!("{}: {message}", hdu.codec.id());
+                    TILE.with(|t| {
+                        if let Some(tile) = t.borrow_mut().as_mut() {
+                            tile.error = Some(message.clone());
+                        }
+                    });
+                    message
+                })
+            },
+        )
     }
 }
 
