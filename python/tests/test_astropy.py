@@ -157,7 +157,8 @@ def first_image(path):
 
 @pytest.mark.parametrize("codec", ["JXL_1", "MIXPRED_1"])
 def test_reads_every_frame_that_cfitsio_programs_write_through_the_shim(codec, tmp_path):
-    """Every corpus frame and 8/16-bit fixture written under `fpack-ng shim
+    """Every corpus frame and 8/16-bit fixture (for MIXPRED_1 also the 32-bit
+    and floating-point ones) written under `fpack-ng shim
     --write CODEC` by Debian fpack, imcopy and a C program calling
     fits_set_compression_type reads back identically in astropy. JXL_1 at
     effort 1 (the same decoder; effort 7 would take minutes per astropy
@@ -176,6 +177,10 @@ def test_reads_every_frame_that_cfitsio_programs_write_through_the_shim(codec, t
     inputs = sorted(p for d in ("test", "train", "cubes") for p in (CORPUS / d).glob("*.fits"))
     assert len(inputs) >= 38, inputs
     inputs += [REPO / "fixtures" / f for f in FIXTURES_8_16]
+    if codec == "MIXPRED_1":
+        # The fast codec also codes 32-bit integers and quantized floats.
+        inputs += [REPO / "fixtures" / f for f in ("bitpix32.fits", "int32_bzero.fits", "float32.fits",
+                                                    "float64.fits", "float32_noise_only.fits")]
     checked = 0
     for path in inputs:
         first, ndim, bitpix = first_image(path)
