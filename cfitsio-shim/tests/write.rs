@@ -550,26 +550,6 @@ fn bad_codecs_and_images_fail_with_cfitsio_status_and_leave_no_image() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Byte range of the heap of the first compressed HDU.
-fn heap_range(path: &Path) -> std::ops::Range<usize> {
-    let file = std::fs::File::open(path).unwrap();
-    let len = file.metadata().unwrap().len();
-    let mut reader = FitsReader::new(std::io::BufReader::new(file), Default::default(), Some(len));
-    let mut offset = 0;
-    while let Some(hdu) = reader.next_hdu().unwrap() {
-        offset += hdu.raw_header.len();
-        if hdu.kind() == HduKind::CompressedImage {
-            let table = (hdu.header.get_int("NAXIS1").unwrap()
-                * hdu.header.get_int("NAXIS2").unwrap()) as usize;
-            let start = hdu.header.get_int("THEAP").map_or(table, |t| t as usize);
-            let heap_len = hdu.header.get_int("PCOUNT").unwrap() as usize;
-            return offset + start..offset + start + heap_len;
-        }
-        offset += hdu.data.len();
-    }
-    panic!("no compressed HDU in {}", path.display())
-}
-
 #[test]
 fn shimmed_funpack_on_damaged_shim_written_tiles_reports_errors() {
     let dir = scratch("write-damaged");

@@ -176,3 +176,23 @@ pub fn run(command: &mut Command) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Byte range of the heap of the first compressed HDU.
+pub fn heap_range(path: &Path) -> std::ops::Range<usize> {
+    let file = File::open(path).unwrap();
+    let len = file.metadata().unwrap().len();
+    let mut reader = FitsReader::new(BufReader::new(file), Default::default(), Some(len));
+    let mut offset = 0;
+    while let Some(hdu) = reader.next_hdu().unwrap() {
+        offset += hdu.raw_header.len();
+        if hdu.kind() == HduKind::CompressedImage {
+            let table = (hdu.header.get_int("NAXIS1").unwrap()
+                * hdu.header.get_int("NAXIS2").unwrap()) as usize;
+            let heap_start = hdu.header.get_int("THEAP").map_or(table, |t| t as usize);
+            let heap_len = hdu.header.get_int("PCOUNT").unwrap() as usize;
+            return offset + heap_start..offset + heap_start + heap_len;
+        }
+        offset += hdu.data.len();
+    }
+    panic!("no compressed HDU in {}", path.display())
+}
