@@ -27,31 +27,16 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+# The same frame selection and single-frame files as the codec benchmark
+# (this script's folder is on sys.path when it runs).
+from mixpred_bench import frames_of, write_single  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def frames(paths):
-    files = []
-    for p in paths:
-        p = Path(p)
-        files += sorted(p.rglob("*.fits")) if p.is_dir() else [p]
-    out = []
-    for f in files:
-        with fits.open(f, do_not_scale_image_data=True) as h:
-            for hdu in h:
-                d = hdu.data if hdu.is_image else None
-                if d is None or d.dtype.kind not in "iu" or d.ndim < 2:
-                    continue
-                out.append((f.stem, np.array(d), hdu.header.copy()))
-                break
-    return out
-
-
-def write_single(path, data, header):
-    h = header.copy()
-    for k in ("XTENSION", "PCOUNT", "GCOUNT", "EXTEND"):
-        h.remove(k, ignore_missing=True, remove_all=True)
-    fits.PrimaryHDU(data=data, header=h, do_not_scale_image_data=True).writeto(path, overwrite=True)
+    """(name, stored integers, header) of the first integer image of each file."""
+    return [(stem, data, header) for _, stem, _, data, header in frames_of(paths, quick=False)]
 
 
 def without_checksums(b):
