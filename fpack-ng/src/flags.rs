@@ -283,27 +283,34 @@ impl CompressArgs {
     }
 }
 
+/// What both tools do with each file's result (-O, -F, -D, -S, -v).
+#[derive(Debug, Default)]
+pub struct FileHandling {
+    /// `-O FILE`.
+    pub output: Option<String>,
+    /// `-F`: replace the input.
+    pub replace: bool,
+    /// `-D`: delete the input.
+    pub delete: bool,
+    /// `-S`: write to standard output.
+    pub stdout: bool,
+    /// `-v`.
+    pub verbose: bool,
+}
+
 /// What fpack-ng's flags set.
 #[derive(Debug, Default)]
 pub struct FpackArgs {
     pub common: Common,
     pub compress: CompressArgs,
-    /// `-v`.
-    pub verbose: bool,
+    /// -O, -F, -D, -S, -v.
+    pub files: FileHandling,
     /// `-T`: compare the algorithms, change nothing.
     pub compare: bool,
     /// `-R FILE`: also write the comparison there.
     pub compare_report: Option<String>,
-    /// `-F`: replace the input.
-    pub replace: bool,
-    /// `-D`: delete the input.
-    pub delete: bool,
     /// `-Y`: confirm a lossy -D or -F.
     pub confirm_lossy: bool,
-    /// `-O FILE`.
-    pub output: Option<String>,
-    /// `-S`.
-    pub stdout: bool,
     /// `-L`.
     pub list: bool,
 }
@@ -316,20 +323,12 @@ pub struct FunpackArgs {
     pub hdus: Option<String>,
     /// `-P PREFIX`.
     pub prefix: Option<String>,
-    /// `-O FILE`.
-    pub output: Option<String>,
-    /// `-F`.
-    pub replace: bool,
-    /// `-D`.
-    pub delete: bool,
-    /// `-S`.
-    pub stdout: bool,
+    /// -O, -F, -D, -S, -v.
+    pub files: FileHandling,
     /// `-L`.
     pub list: bool,
     /// `-C`.
     pub no_checksums: bool,
-    /// `-v`.
-    pub verbose: bool,
     /// `--no-verify-checksums`.
     pub no_verify_checksums: bool,
 }
@@ -415,17 +414,17 @@ pub const FPACK_FLAGS: &[Flag<FpackArgs>] = &[
     family("-q", "LEVEL", "Quantize floating-point images: LEVEL > 0 is relative to the background noise, < 0 an absolute step, 0 keeps them lossless. -q0 LEVEL: no dithering; -qz: do not dither zeros; -qt/-qzt: dither seed from the first tile's checksum; -qN/-qzN: dither seed N (1..10000). Without -q, fpack-ng keeps floating-point images LOSSLESS (unlike fpack).", |a, flag, v| a.compress.quantize(flag, v)),
     value("-s", "SCALE", "Scale factor for lossy Hcompress [default 0 = lossless].", |a, v| a.compress.hcompress_scale(v)),
     switch("-v", "Verbose: for each file, print sizes, ratio, time and what was done to each HDU.", |a| {
-        a.verbose = true;
+        a.files.verbose = true;
         a.compress.options.report_cube_saving = true;
         Ok(())
     }),
     switch("-T", "Compare the compression algorithms on each image HDU; files are not changed.", |a| set(&mut a.compare)),
     value("-R", "FILE", "With -T, also write the comparison report to FILE.", |a, v| text(&mut a.compare_report, v)),
-    switch("-F", "Replace the input file by the compressed file of the same name (after verification).", |a| set(&mut a.replace)),
-    switch("-D", "Delete the input file after the output has been written and verified.", |a| set(&mut a.delete)),
+    switch("-F", "Replace the input file by the compressed file of the same name (after verification).", |a| set(&mut a.files.replace)),
+    switch("-D", "Delete the input file after the output has been written and verified.", |a| set(&mut a.files.delete)),
     switch("-Y", "Confirm -F or -D when the compression is lossy (required then).", |a| set(&mut a.confirm_lossy)),
-    value("-O", "FILE", "Output file name (a single input file only).", |a, v| text(&mut a.output, v)),
-    switch("-S", "Write the compressed file to standard output.", |a| set(&mut a.stdout)),
+    value("-O", "FILE", "Output file name (a single input file only).", |a, v| text(&mut a.files.output, v)),
+    switch("-S", "Write the compressed file to standard output.", |a| set(&mut a.files.stdout)),
     switch("-L", "List the HDUs of each file; files are not changed. Without files, list the compression algorithms of this build (ZCMPTYPE, names for --codec, standard or new).", |a| set(&mut a.list)),
     switch("-C", "Do not write CHECKSUM and DATASUM keywords.", |a| {
         a.compress.options.checksums = false;
@@ -441,13 +440,13 @@ pub const FPACK_FLAGS: &[Flag<FpackArgs>] = &[
 pub const FUNPACK_FLAGS: &[Flag<FunpackArgs>] = &[
     value("-E", "HDULIST", "Unpack only these HDUs: comma-separated extension numbers (0 = primary) or EXTNAMEs. A single HDU becomes the primary array of the output.", |a, v| text(&mut a.hdus, v)),
     value("-P", "PREFIX", "Prepend PREFIX to the output file names.", |a, v| text(&mut a.prefix, v)),
-    value("-O", "FILE", "Output file name (a single input file only).", |a, v| text(&mut a.output, v)),
-    switch("-F", "Replace the input file by the uncompressed file of the same name (after verification).", |a| set(&mut a.replace)),
-    switch("-D", "Delete the input file after the output has been written and verified.", |a| set(&mut a.delete)),
-    switch("-S", "Write the uncompressed file to standard output.", |a| set(&mut a.stdout)),
+    value("-O", "FILE", "Output file name (a single input file only).", |a, v| text(&mut a.files.output, v)),
+    switch("-F", "Replace the input file by the uncompressed file of the same name (after verification).", |a| set(&mut a.files.replace)),
+    switch("-D", "Delete the input file after the output has been written and verified.", |a| set(&mut a.files.delete)),
+    switch("-S", "Write the uncompressed file to standard output.", |a| set(&mut a.files.stdout)),
     switch("-L", "List the HDUs of each file; files are not changed.", |a| set(&mut a.list)),
     switch("-C", "Do not write CHECKSUM and DATASUM keywords.", |a| set(&mut a.no_checksums)),
-    switch("-v", "Verbose: for each file, print sizes, ratio and time.", |a| set(&mut a.verbose)),
+    switch("-v", "Verbose: for each file, print sizes, ratio and time.", |a| set(&mut a.files.verbose)),
     switch("-H", "Show this help.", |a| set(&mut a.common.help)),
     switch("-V", "Show the version.", |a| set(&mut a.common.version)),
     value("--model", "PATH", "Also load the model file PATH (.idfm or .pcnm) for IDF_1 or PCNN_1 tiles coded with a model that is not built in (models are found by SHA-256; FPACKNG_MODELS lists more model directories).", |a, v| a.common.model(v)),

@@ -23,7 +23,7 @@ use fpackng::pack::{
     DecompressOptions, FileReport, HduAction, HduSelector, Input,
 };
 
-use flags::{Common, CompressArgs, Device, FpackArgs, FunpackArgs, Parsed};
+use flags::{Common, CompressArgs, Device, FileHandling, FpackArgs, FunpackArgs, Parsed};
 
 /// Panics are reported once per file by [`guarded`]; the default hook's
 /// backtrace message would only confuse.
@@ -363,41 +363,7 @@ fn common_setup(common: &Common, files: &[String], output: &FileHandling) -> Res
     Ok(())
 }
 
-/// What both tools do with each file's result, from their flags.
-struct FileHandling {
-    /// `-O FILE`.
-    output: Option<String>,
-    /// `-F`: replace the input.
-    replace: bool,
-    /// `-D`: delete the input.
-    delete: bool,
-    /// `-S`: write to standard output.
-    stdout: bool,
-    /// `-v`.
-    verbose: bool,
-}
-
 impl FileHandling {
-    fn fpack(a: &FpackArgs) -> Self {
-        FileHandling {
-            output: a.output.clone(),
-            replace: a.replace,
-            delete: a.delete,
-            stdout: a.stdout,
-            verbose: a.verbose,
-        }
-    }
-
-    fn funpack(a: &FunpackArgs) -> Self {
-        FileHandling {
-            output: a.output.clone(),
-            replace: a.replace,
-            delete: a.delete,
-            stdout: a.stdout,
-            verbose: a.verbose,
-        }
-    }
-
     fn after(&self) -> InputAfter {
         if self.delete {
             InputAfter::Delete
@@ -510,11 +476,11 @@ pub fn fpack_main(args: Vec<String>) -> i32 {
         print!("{}", codec_list());
         return EXIT_OK;
     }
-    let handling = FileHandling::fpack(a);
+    let handling = &a.files;
     let setup = (|| -> Result<CompressOptions> {
-        common_setup(&a.common, &parsed.files, &handling)?;
+        common_setup(&a.common, &parsed.files, handling)?;
         let o = compress_options(&a.compress, &a.common)?;
-        if o.is_lossy() && (a.delete || a.replace) && !a.confirm_lossy {
+        if o.is_lossy() && (a.files.delete || a.files.replace) && !a.confirm_lossy {
             bail!("lossy compression with -D or -F would destroy the original pixels: add -Y to confirm");
         }
         Ok(o)
@@ -532,9 +498,7 @@ pub fn fpack_main(args: Vec<String>) -> i32 {
     if a.compare {
         return test_files(&parsed.files, a.compare_report.as_deref(), &opts);
     }
-    each_file("fpack-ng", &parsed.files, |f| {
-        fpack_one(f, &handling, &opts)
-    })
+    each_file("fpack-ng", &parsed.files, |f| fpack_one(f, handling, &opts))
 }
 
 /// Standard input or output: the whole result is built in memory (and
@@ -644,10 +608,10 @@ pub fn funpack_main(args: Vec<String>) -> i32 {
         Err(status) => return status,
     };
     let a = &parsed.args;
-    let handling = FileHandling::funpack(a);
+    let handling = &a.files;
     let setup = (|| -> Result<DecompressOptions> {
-        common_setup(&a.common, &parsed.files, &handling)?;
-        if a.hdus.is_some() && (a.replace || a.delete) {
+        common_setup(&a.common, &parsed.files, handling)?;
+        if a.hdus.is_some() && (a.files.replace || a.files.delete) {
             bail!("-E may not be used with -F or -D (the other HDUs would be lost)");
         }
         Ok(DecompressOptions {
@@ -673,7 +637,7 @@ pub fn funpack_main(args: Vec<String>) -> i32 {
     }
     let prefix = a.prefix.as_deref();
     each_file("funpack-ng", &parsed.files, |f| {
-        funpack_one(f, &handling, prefix, &opts)
+        funpack_one(f, handling, prefix, &opts)
     })
 }
 
