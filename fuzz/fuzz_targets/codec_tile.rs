@@ -1,5 +1,5 @@
 //! Arbitrary bytes as one compressed tile for every codec of the registry:
-//! `cargo +nightly fuzz run codec_tile`.
+//! `fuzz/run-stable.sh codec_tile SECONDS` (stable Rust).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

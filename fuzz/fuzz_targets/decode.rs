@@ -1,5 +1,5 @@
 //! Arbitrary bytes as a (compressed) FITS file through the whole decoder:
-//! `cargo +nightly fuzz run decode`.
+//! `fuzz/run-stable.sh decode SECONDS` (stable Rust).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,22 +1,32 @@
 //! Bodies of the fuzz targets. Each must return normally for every input:
 //! errors are fine, panics, hangs and huge allocations are bugs.
 //!
-//! Running (not part of CI; this directory is a workspace of its own):
+//! Running (not part of CI; this directory is a workspace of its own), on
+//! stable Rust, no nightly and no cargo-fuzz needed:
 //!
-//! - with cargo-fuzz: `cargo +nightly fuzz run decode` / `codec_tile`;
-//! - without it, on stable, with the coverage flags cargo-fuzz would pass:
+//! ```text
+//! fuzz/run-stable.sh decode 1200       # target, seconds
+//! fuzz/run-stable.sh codec_tile 1200
+//! ```
 //!
-//!   ```text
-//!   RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
-//!     -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
-//!     -Cllvm-args=-sanitizer-coverage-pc-table \
-//!     -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Copt-level=2" \
-//!     cargo build --bins --target x86_64-unknown-linux-gnu
-//!   target/x86_64-unknown-linux-gnu/debug/decode CORPUS_DIR -max_total_time=300
-//!   ```
-//!   (`--target` keeps the flags away from build scripts). Seed the corpus
-//!   with the fixtures and a few .fz files made by fpack-ng and fpack.
-//! - `cargo test` here runs both bodies on a handful of seeds.
+//! The script builds the target with the coverage flags cargo-fuzz would
+//! pass with `--sanitizer none` (`-Cpasses=sancov-module` and
+//! `-Cllvm-args=-sanitizer-coverage-*`, all stable codegen options), plus
+//! `--cfg fuzzing -Cdebug-assertions -Coverflow-checks`, for
+//! `--target <host>` so that build scripts stay uninstrumented; libfuzzer-sys
+//! builds libFuzzer itself. There is no AddressSanitizer (`-Zsanitizer` is
+//! nightly-only; the library is `#![forbid(unsafe_code)]`): panics, hangs
+//! (`-timeout=10`) and memory blow-ups (`-rss_limit_mb=2048`) are what is
+//! caught. It seeds a corpus in `~/.cache/fpack-ng/fuzz-corpus/TARGET` from
+//! the fixtures, `tests/compat/*.fz` and small .fz files made by Debian's
+//! fpack and fpack-ng (for `codec_tile`: their tiles, with the 4 selector
+//! bytes in front), and leaves findings in `~/.cache/fpack-ng/fuzz-artifacts`.
+//! A finding replays with `BIN ARTIFACT` (the binary is in
+//! `~/.cache/fpack-ng/target-fuzz/<host>/release/`) and shrinks with
+//! `BIN -minimize_crash=1 -runs=10000 ARTIFACT`.
+//! With a nightly toolchain, `cargo +nightly fuzz run decode` works too.
+//!
+//! `cargo test` here runs both bodies on a handful of seeds.
 
 use fpackng::codec::{EncodeOptions, TileSpec, REGISTRY};
 use fpackng::pack::{decompress_stream, list, DecompressOptions, Input};
@@ -37,15 +47,28 @@ pub fn fuzz_limits() -> Limits {
 
 /// Decode `data` as a file (funpack's path), and list it (`-L`'s path).
 pub fn decode_file(data: &[u8]) {
-    let opts = DecompressOptions { limits: fuzz_limits(), ..Default::default() };
+    let opts = DecompressOptions {
+        limits: fuzz_limits(),
+        ..Default::default()
+    };
     let _ = decompress_stream(Input::Bytes(data), std::io::sink(), &opts);
-    let opts = DecompressOptions { limits: fuzz_limits(), verify_checksums: false, ..Default::default() };
+    let opts = DecompressOptions {
+        limits: fuzz_limits(),
+        verify_checksums: false,
+        ..Default::default()
+    };
     let _ = decompress_stream(Input::Bytes(data), std::io::sink(), &opts);
     let _ = list::list(Input::Bytes(data), fuzz_limits(), &Default::default());
 }
 
-const TYPES: [PixelType; 6] =
-    [PixelType::U8, PixelType::I16, PixelType::I32, PixelType::I64, PixelType::F32, PixelType::F64];
+const TYPES: [PixelType; 6] = [
+    PixelType::U8,
+    PixelType::I16,
+    PixelType::I32,
+    PixelType::I64,
+    PixelType::F32,
+    PixelType::F64,
+];
 
 /// The first 4 bytes choose the codec, the pixel type and the tile shape;
 /// the rest is the compressed tile. A successful decode must return exactly
@@ -60,10 +83,20 @@ pub fn decode_tile(data: &[u8]) {
     let height = 1 + data[3] as usize % 16;
     let shape = [width, height];
     let params = codec.encode_params(pixel_type, &EncodeOptions::default());
-    let spec = TileSpec { shape: &shape, pixel_type, params: &params, context: Default::default() };
+    let spec = TileSpec {
+        shape: &shape,
+        pixel_type,
+        params: &params,
+        context: Default::default(),
+    };
     if let Ok(p) = codec.decode(&data[4..], &spec) {
         assert_eq!(p.len(), spec.len(), "{}: wrong pixel count", codec.id());
-        assert_eq!(p.pixel_type(), pixel_type, "{}: wrong pixel type", codec.id());
+        assert_eq!(
+            p.pixel_type(),
+            pixel_type,
+            "{}: wrong pixel type",
+            codec.id()
+        );
     }
 }
 
@@ -72,7 +105,12 @@ mod tests {
     use super::*;
 
     fn seeds() -> Vec<Vec<u8>> {
-        let mut v: Vec<Vec<u8>> = vec![Vec::new(), vec![0; 4], vec![0xff; 100], b"SIMPLE  =".to_vec()];
+        let mut v: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            vec![0; 4],
+            vec![0xff; 100],
+            b"SIMPLE  =".to_vec(),
+        ];
         let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
         for name in ["uint16.fits", "mef_tables.fits", "tiny.fits"] {
             if let Ok(b) = std::fs::read(fixtures.join(name)) {
