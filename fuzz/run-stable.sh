@@ -152,6 +152,10 @@ print(f"{n} codec_tile seeds", file=sys.stderr)
 EOF
 }
 
+# Two targets started together share the .fz seeds: one makes them.
+mkdir -p "$home"
+exec 9>"$home/fuzz-seeds.lock"
+flock 9
 if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
     mkdir -p "$corpus"
     fz=$(make_fz_seeds)
@@ -166,6 +170,7 @@ if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
     esac
     echo "seeded $corpus with $(ls "$corpus" | wc -l) inputs" >&2
 fi
+exec 9>&-
 
 mkdir -p "$artifacts"
 exec nice -n 19 "$bin" -max_total_time="$seconds" -timeout=10 \
