@@ -3,7 +3,8 @@
 #
 #   fuzz/run-stable.sh TARGET SECONDS [extra libFuzzer flags...]
 #   fuzz/run-stable.sh decode 1200
-#   fuzz/run-stable.sh codec_tile 60 -jobs=2
+#   fuzz/run-stable.sh codec_tile 60 -use_value_profile=1
+#   fuzz/run-stable.sh decode 600 -max_len=8640   # small files: far more runs/s
 #
 # TARGET is a bin of fuzz/Cargo.toml (decode, codec_tile). No nightly and no
 # cargo-fuzz: the coverage instrumentation cargo-fuzz would ask for is made of
