@@ -108,6 +108,54 @@ impl Codec for MixPred {
         Ok(stream::encode(&values, w, h, pixels.pixel_type().size()))
     }
 
+    fn encode_be(&self, bytes: &[u8], spec: &TileSpec) -> Option<Result<Vec<u8>, CodecError>> {
+        let t = spec.pixel_type;
+        if !self.supports(t) || bytes.len() != spec.len() * t.size() {
+            return None;
+        }
+        if let Err(e) = check_version(spec.params) {
+            return Some(Err(e));
+        }
+        let values: Vec<i64> = match t {
+            PixelType::U8 => bytes.iter().map(|&b| b as i64).collect(),
+            PixelType::I16 => bytes
+                .as_chunks::<2>()
+                .0
+                .iter()
+                .map(|&b| i16::from_be_bytes(b) as i64)
+                .collect(),
+            _ => bytes
+                .as_chunks::<4>()
+                .0
+                .iter()
+                .map(|&b| i32::from_be_bytes(b) as i64)
+                .collect(),
+        };
+        let (w, h) = spec.width_height();
+        Some(Ok(stream::encode(&values, w, h, t.size())))
+    }
+
+    fn decode_be_into(
+        &self,
+        bytes: &[u8],
+        spec: &TileSpec,
+        out: &mut [u8],
+    ) -> Result<bool, CodecError> {
+        let t = spec.pixel_type;
+        if !self.supports(t) || out.len() != spec.len() * t.size() {
+            return Ok(false);
+        }
+        check_version(spec.params)?;
+        let (w, h) = spec.width_height();
+        stream::decode_be_into(bytes, w, h, t.size(), t != PixelType::U8, out).map_err(
+            |e| match e {
+                stream::StreamError::Truncated => CodecError::Truncated,
+                stream::StreamError::Corrupt(m) => CodecError::Corrupt(m),
+            },
+        )?;
+        Ok(true)
+    }
+
     fn decode(&self, bytes: &[u8], spec: &TileSpec) -> Result<Pixels, CodecError> {
         check_version(spec.params)?;
         let t = spec.pixel_type;
@@ -146,6 +194,12 @@ mod tests {
         };
         let bytes = MixPred.encode(&pixels, &spec).unwrap();
         assert_eq!(MixPred.decode(&bytes, &spec).unwrap(), pixels);
+        // The big-endian paths give the same stream and the same pixels.
+        let be = pixels.to_be_bytes();
+        assert_eq!(MixPred.encode_be(&be, &spec).unwrap().unwrap(), bytes);
+        let mut out = vec![0xa5u8; be.len()];
+        assert!(MixPred.decode_be_into(&bytes, &spec, &mut out).unwrap());
+        assert_eq!(out, be);
         bytes.len()
     }
 
@@ -244,9 +298,17 @@ mod tests {
             context: Default::default(),
         };
         let good = MixPred.encode(&pixels, &spec).unwrap();
+        let be = pixels.to_be_bytes();
         for cut in 0..good.len() {
             assert!(
                 MixPred.decode(&good[..cut], &spec).is_err(),
+                "truncated at {cut}"
+            );
+            let mut out = vec![0u8; be.len()];
+            assert!(
+                MixPred
+                    .decode_be_into(&good[..cut], &spec, &mut out)
+                    .is_err(),
                 "truncated at {cut}"
             );
         }
@@ -257,6 +319,10 @@ mod tests {
                 match MixPred.decode(&bad, &spec) {
                     Err(_) => {}
                     Ok(p) => assert_eq!(p, pixels, "byte {i} bit {bit} decoded to other pixels"),
+                }
+                let mut out = vec![0u8; be.len()];
+                if MixPred.decode_be_into(&bad, &spec, &mut out).is_ok() {
+                    assert_eq!(out, be, "byte {i} bit {bit} decoded to other bytes");
                 }
             }
         }

@@ -33,9 +33,12 @@
 //!
 //! Speed: the loop is written for the decoder, where each pixel waits on
 //! the one before. What comes from the rows above (seven of the nine taps,
-//! the activity terms of the row above) is summed for the whole row first;
-//! interior pixels then take a short path without edge tests, and the sign
-//! of the residual, the fold and the tokens are selects, not branches.
+//! the activity terms of the row above, the coefficients of W and WW of the
+//! pixel's class) is gathered for the whole row first into one record per
+//! pixel; interior pixels then take a short path without edge tests, and
+//! the sign of the residual, the fold and the tokens are selects, not
+//! branches. The symbol coder is moved into [`run`] and back out, so that
+//! its state (rANS states, read positions) can live in registers.
 //!
 //! What was measured and dropped (docs/mixpred.md): mixing four predictors
 //! by their recent errors (JPEG-XL's weighted predictor idea) gave +0.2%
@@ -191,19 +194,19 @@ pub fn run<C: SymbolCoder, const DECODE: bool>(
     height: usize,
     maxv: u32,
     pred: &Predictor,
-    coder: &mut C,
-) -> bool {
+    coder: C,
+) -> (C, bool) {
     debug_assert_eq!(u.len(), width * height);
+    // The coder lives in this frame while the tile codes, so that its
+    // state (rANS states, read positions) stays in registers.
+    let mut coder = coder;
     // Absolute residuals (1/8 units) of the previous and current row, padded
     // by two positions on the left and one on the right (position p holds
     // pixel x = p - 2; pads repeat the nearest pixel's).
     let stride = width + 3;
     let mut rows = vec![0u32; 2 * stride];
-    // Per interior pixel of the row: the predictor's sum over the taps of
-    // the rows above, and the activity terms of the row above.
-    let mut above_sum = vec![0i64; width];
-    let mut above_act = vec![0u32; width];
-    let mut above_cls = vec![0u8; width];
+    // Per interior pixel of the row: what the rows above give it.
+    let mut above = vec![Above::default(); width];
     let cs: Vec<[i64; N_TAPS]> = pred.coef.iter().map(|c| c.map(|c| c as i64)).collect();
     let mut st = State {
         bias_acc: [0; N_BIAS],
@@ -224,41 +227,21 @@ pub fn run<C: SymbolCoder, const DECODE: bool>(
         let fast = y >= 2 && width >= 5;
         let edge_end = if fast { 2 } else { width };
         for x in 0..edge_end {
-            if !edge_pixel::<C, DECODE>(u, x, y, width, prev_row, cur_row, &mut st, coder) {
-                return false;
+            if !edge_pixel::<C, DECODE>(u, x, y, width, prev_row, cur_row, &mut st, &mut coder) {
+                return (coder, false);
             }
         }
         if fast {
             let end = width - 2;
             let (done, rest) = u.split_at_mut(row);
-            let r1 = &done[row - width..row];
-            let r2 = &done[row - 2 * width..row - width];
-            let res1 = &prev_row[..width + 3];
-            // The rows above, for x in 2..width-2: taps NW, NE, NN, NWW,
-            // NNW, NNE, NEE (W and WW come per pixel).
-            for x in 2..end {
-                let n = r1[x] as i64;
-                let nw = r1[x - 1] as i64;
-                let ne = r1[x + 1] as i64;
-                let nn = r2[x] as i64;
-                let g = ((n - nw).unsigned_abs() + (ne - n).unsigned_abs()).min(ERR_CAP as u64);
-                let cls = class_of(
-                    (g + (nn - n).unsigned_abs()).min(ERR_CAP as u64) as u32,
-                    pred.base,
-                );
-                let c = &cs[cls];
-                let s = c[1] * (nw - n)
-                    + c[2] * (ne - n)
-                    + c[4] * (nn - n)
-                    + c[5] * (r1[x - 2] as i64 - n)
-                    + c[6] * (r2[x - 1] as i64 - n)
-                    + c[7] * (r2[x + 1] as i64 - n)
-                    + c[8] * (r1[x + 2] as i64 - n);
-                above_sum[x] = s;
-                above_cls[x] = cls as u8;
-                above_act[x] =
-                    2 * res1[x + 2] + res1[x + 1] + res1[x + 3] + 2 * GRAD_WEIGHT * g as u32;
-            }
+            above_row(
+                &done[row - width..row],
+                &done[row - 2 * width..row - width],
+                &prev_row[..width + 3],
+                &cs,
+                pred.base,
+                &mut above[..width],
+            );
             let u_cur = &mut rest[..width];
             let mut w = u_cur[1] as i64;
             let mut ww = u_cur[0] as i64;
@@ -266,22 +249,17 @@ pub fn run<C: SymbolCoder, const DECODE: bool>(
             let mut r_ww = cur_row[2];
             let cells = u_cur[2..end]
                 .iter_mut()
-                .zip(&above_sum[2..end])
-                .zip(&above_act[2..end])
-                .zip(&r1[2..end])
-                .zip(&r1[1..end - 1])
-                .zip(&above_cls[2..end])
+                .zip(&above[2..end])
                 .zip(cur_row[4..end + 2].iter_mut());
-            for ((((((cell, &s_above), &a_above), &n), &nw), &cls), r_out) in cells {
-                let (n, nw) = (n as i64, nw as i64);
-                let c = &cs[cls as usize];
-                let s = s_above + c[0] * (w - n) + c[3] * (ww - n);
-                let linear = 8 * n + (s >> 5);
+            for ((cell, a), r_out) in cells {
+                let linear = (a.base + a.c0 * w + a.c3 * ww) >> 5;
+                let nw = a.nw as i64;
                 let gw = ((w - nw).unsigned_abs()).min(ERR_CAP as u64) as u32;
-                let act2 = a_above + 2 * r_w + r_ww + 2 * GRAD_WEIGHT * gw;
-                let shape = ((n > nw) as usize) | (((w > nw) as usize) << 1);
-                let Some((v, r)) = st.pixel::<C, DECODE>(cell, linear, act2, shape, coder) else {
-                    return false;
+                let act2 = a.act + 2 * r_w + r_ww + 2 * GRAD_WEIGHT * gw;
+                let shape = a.n_above_nw as usize | (((w > nw) as usize) << 1);
+                let Some((v, r)) = st.pixel::<C, DECODE>(cell, linear, act2, shape, &mut coder)
+                else {
+                    return (coder, false);
                 };
                 *r_out = r;
                 ww = w;
@@ -290,14 +268,73 @@ pub fn run<C: SymbolCoder, const DECODE: bool>(
                 r_w = r;
             }
             for x in end..width {
-                if !edge_pixel::<C, DECODE>(u, x, y, width, prev_row, cur_row, &mut st, coder) {
-                    return false;
+                if !edge_pixel::<C, DECODE>(u, x, y, width, prev_row, cur_row, &mut st, &mut coder)
+                {
+                    return (coder, false);
                 }
             }
         }
         cur_row[width + 2] = cur_row[width + 1];
     }
-    true
+    (coder, true)
+}
+
+/// What the rows above give an interior pixel: the predictor's sum over
+/// their taps, rewritten so that the pixel adds only its W and WW terms
+/// (linear = (base + c0·W + c3·WW) >> 5, which equals 8·N + (sum >> 5)
+/// because 256·N is a multiple of 32), the coefficients of W and WW of the
+/// pixel's class, the activity terms of the row above, NW, and whether
+/// N > NW.
+#[derive(Clone, Copy, Default)]
+struct Above {
+    base: i64,
+    c0: i64,
+    c3: i64,
+    nw: u32,
+    act: u32,
+    n_above_nw: bool,
+}
+
+/// Fill `out[2..width-2]` for the row below `r1` (and `r2` above that);
+/// `res1` holds the absolute residuals of `r1`, padded as in [`run`].
+#[inline(never)]
+fn above_row(
+    r1: &[u32],
+    r2: &[u32],
+    res1: &[u32],
+    cs: &[[i64; N_TAPS]],
+    base: u32,
+    out: &mut [Above],
+) {
+    let width = r1.len();
+    let (r2, res1, out) = (&r2[..width], &res1[..width + 3], &mut out[..width]);
+    for x in 2..width - 2 {
+        let n = r1[x] as i64;
+        let nw = r1[x - 1] as i64;
+        let ne = r1[x + 1] as i64;
+        let nn = r2[x] as i64;
+        let g = ((n - nw).unsigned_abs() + (ne - n).unsigned_abs()).min(ERR_CAP as u64);
+        let cls = class_of(
+            (g + (nn - n).unsigned_abs()).min(ERR_CAP as u64) as u32,
+            base,
+        );
+        let c = &cs[cls];
+        let s = c[1] * (nw - n)
+            + c[2] * (ne - n)
+            + c[4] * (nn - n)
+            + c[5] * (r1[x - 2] as i64 - n)
+            + c[6] * (r2[x - 1] as i64 - n)
+            + c[7] * (r2[x + 1] as i64 - n)
+            + c[8] * (r1[x + 2] as i64 - n);
+        out[x] = Above {
+            base: s + (256 - c[0] - c[3]) * n,
+            c0: c[0],
+            c3: c[3],
+            nw: nw as u32,
+            act: 2 * res1[x + 2] + res1[x + 1] + res1[x + 3] + 2 * GRAD_WEIGHT * g as u32,
+            n_above_nw: n > nw,
+        };
+    }
 }
 
 /// Predictor classes: by the gradient of the rows above.

@@ -22,7 +22,7 @@ pub const PROB_SCALE: u32 = 1 << PROB_BITS;
 /// The rANS state stays in [RANS_L, 2^32); renormalisation moves 16-bit words.
 const RANS_L: u32 = 1 << 16;
 
-pub use super::model::{N_TOKENS, TOKEN_BITS};
+pub use super::model::{N_CTX, N_TOKENS, TOKEN_BITS};
 
 /// One context's normalised frequencies, summing to [`PROB_SCALE`].
 #[derive(Clone)]
@@ -233,6 +233,18 @@ pub struct BitReader<'a> {
     pos: usize,
 }
 
+/// The last bytes of a slice from `at` on, zero-padded to 8 (a free
+/// function, so that the reader's fields can live in registers).
+#[cold]
+fn tail_word(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    if at < bytes.len() {
+        let rest = &bytes[at..];
+        b[..rest.len()].copy_from_slice(rest);
+    }
+    u64::from_le_bytes(b)
+}
+
 impl<'a> BitReader<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
         BitReader { bytes, pos: 0 }
@@ -246,21 +258,11 @@ impl<'a> BitReader<'a> {
         let at = self.pos >> 3;
         let word = match self.bytes.get(at..at + 8) {
             Some(b) => u64::from_le_bytes(b.try_into().expect("8 bytes")),
-            None => self.tail_word(at),
+            None => tail_word(self.bytes, at),
         };
         let v = (word >> (self.pos & 7)) & ((1u64 << bits) - 1);
         self.pos += bits as usize;
         v as u32
-    }
-
-    #[cold]
-    fn tail_word(&self, at: usize) -> u64 {
-        let mut b = [0u8; 8];
-        if at < self.bytes.len() {
-            let rest = &self.bytes[at..];
-            b[..rest.len()].copy_from_slice(rest);
-        }
-        u64::from_le_bytes(b)
     }
 
     /// Whether more bits were consumed than the slice holds.
@@ -441,40 +443,47 @@ impl RansEncoder {
 /// token, and per context the table it uses. Contexts without a table
 /// point to a spare one whose use marks the stream as corrupt.
 pub struct DecodeTables {
-    slots: Vec<[u8; PROB_SCALE as usize]>,
-    freq_start: Vec<[u32; 256]>,
-    ctx_table: Vec<u32>,
+    groups: Vec<GroupTable>,
+    ctx_table: [u32; N_CTX],
     spare: u32,
+}
+
+/// One table's slots and tokens, side by side for one bounds check.
+#[derive(Clone)]
+struct GroupTable {
+    slots: [u8; PROB_SCALE as usize],
+    freq_start: [u32; 256],
 }
 
 impl DecodeTables {
     /// `tables[g]` is group g's table (None: no table sent); `group_of`
     /// maps contexts to groups.
-    pub fn new(tables: &[Option<Table>], group_of: &[u16]) -> Self {
+    pub fn new(tables: &[Option<Table>], group_of: &[u16; N_CTX]) -> Self {
         let spare = tables.len() as u32;
-        let mut slots = vec![[0u8; PROB_SCALE as usize]; tables.len() + 1];
-        let mut freq_start = vec![[0u32; 256]; tables.len() + 1];
+        let mut groups = vec![
+            GroupTable {
+                slots: [0; PROB_SCALE as usize],
+                freq_start: [0; 256],
+            };
+            tables.len() + 1
+        ];
         for (g, t) in tables.iter().enumerate() {
             if let Some(t) = t {
                 for tok in 0..N_TOKENS {
                     let (c, f) = (t.cum[tok] as usize, t.freq[tok] as usize);
-                    slots[g][c..c + f].fill(tok as u8);
-                    freq_start[g][tok] = ((f as u32) << 16) | c as u32;
+                    groups[g].slots[c..c + f].fill(tok as u8);
+                    groups[g].freq_start[tok] = ((f as u32) << 16) | c as u32;
                 }
             }
         }
         // The spare table: token 0 at every slot, a valid distribution.
-        freq_start[spare as usize][0] = PROB_SCALE << 16;
-        let ctx_table = group_of
-            .iter()
-            .map(|&g| match tables.get(g as usize) {
-                Some(Some(_)) => g as u32,
-                _ => spare,
-            })
-            .collect();
+        groups[spare as usize].freq_start[0] = PROB_SCALE << 16;
+        let ctx_table = group_of.map(|g| match tables.get(g as usize) {
+            Some(Some(_)) => g as u32,
+            _ => spare,
+        });
         DecodeTables {
-            slots,
-            freq_start,
+            groups,
             ctx_table,
             spare,
         }
@@ -542,10 +551,11 @@ impl<'a> RansDecoder<'a> {
     pub fn get(&mut self, t: &DecodeTables, ctx: usize) -> u32 {
         let g = t.ctx_table[ctx];
         self.bad_context |= g == t.spare;
+        let table = &t.groups[g as usize];
         let state = self.state;
         let slot = state & (PROB_SCALE - 1);
-        let token = t.slots[g as usize][slot as usize] as usize;
-        let fs = t.freq_start[g as usize][token];
+        let token = table.slots[slot as usize] as usize;
+        let fs = table.freq_start[token];
         let mut x = (fs >> 16) * (state >> PROB_BITS) + slot - (fs & 0xffff);
         // Branch-free renormalisation: a word is read when the state fell
         // below RANS_L (about half the symbols, at random).

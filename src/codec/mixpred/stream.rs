@@ -399,13 +399,13 @@ fn model_pass(
             })
             .collect()
     };
-    let mut rec = Recorder {
+    let rec = Recorder {
         tokens: Vec::with_capacity(values.len()),
         counts: vec![[0u32; N_TOKENS]; N_CTX],
         bits: BitWriter::with_capacity(values.len()),
     };
     let coef = model::fit_linear(&u, width, height);
-    model::run::<_, false>(&mut u, width, height, map.maxv, &coef, &mut rec);
+    let (rec, _) = model::run::<_, false>(&mut u, width, height, map.maxv, &coef, rec);
     (coef, rec)
 }
 
@@ -544,6 +544,99 @@ pub fn decode(
     bytes: usize,
     signed: bool,
 ) -> Result<Vec<i64>, StreamError> {
+    let tile = decode_mapped(input, width, height, bytes, signed)?;
+    let mut values: Vec<i64> = match &tile.palette {
+        None => tile
+            .u
+            .iter()
+            .map(|&x| tile.offset + ((x as i64) << tile.shift))
+            .collect(),
+        Some(p) => tile
+            .u
+            .iter()
+            .map(|&x| tile.offset + ((p[x as usize] as i64) << tile.shift))
+            .collect(),
+    };
+    for &(i, u) in &tile.exceptions {
+        values[i] = tile.offset + ((u as i64) << tile.shift);
+    }
+    if pixel_crc(&values, bytes) != tile.crc {
+        return Err(corrupt("pixel checksum mismatch"));
+    }
+    Ok(values)
+}
+
+/// [`decode`] straight into the tile's big-endian bytes (`out.len() ==
+/// width · height · bytes`), without a typed copy; `out` may hold anything
+/// after an error.
+pub fn decode_be_into(
+    input: &[u8],
+    width: usize,
+    height: usize,
+    bytes: usize,
+    signed: bool,
+    out: &mut [u8],
+) -> Result<(), StreamError> {
+    let tile = decode_mapped(input, width, height, bytes, signed)?;
+    if out.len() != tile.u.len() * bytes {
+        return Err(corrupt("output size does not match the tile"));
+    }
+    fn fill<const W: usize>(tile: &DecodedTile, out: &mut [u8]) -> u32 {
+        let out = out.as_chunks_mut::<W>().0;
+        let value = |x: u32| match &tile.palette {
+            None => tile.offset + ((x as i64) << tile.shift),
+            Some(p) => tile.offset + ((p[x as usize] as i64) << tile.shift),
+        };
+        for (o, &x) in out.iter_mut().zip(&tile.u) {
+            let v = value(x);
+            *o = v.to_be_bytes()[8 - W..].try_into().expect("W bytes");
+        }
+        for &(i, u) in &tile.exceptions {
+            let v = tile.offset + ((u as i64) << tile.shift);
+            out[i] = v.to_be_bytes()[8 - W..].try_into().expect("W bytes");
+        }
+        // The checksum is over little-endian values: reverse each in a
+        // buffer, a page at a time.
+        let mut h = crc32fast::Hasher::new();
+        let mut buf = [[0u8; W]; 1024];
+        for chunk in out.chunks(1024) {
+            for (b, o) in buf.iter_mut().zip(chunk) {
+                *b = *o;
+                b.reverse();
+            }
+            h.update(buf[..chunk.len()].as_flattened());
+        }
+        h.finalize()
+    }
+    let crc = match bytes {
+        1 => fill::<1>(&tile, out),
+        2 => fill::<2>(&tile, out),
+        _ => fill::<4>(&tile, out),
+    };
+    if crc != tile.crc {
+        return Err(corrupt("pixel checksum mismatch"));
+    }
+    Ok(())
+}
+
+/// A decoded tile before the values are put back: mapped values, the
+/// mapping, the exceptions (checked to fit the type) and the checksum.
+struct DecodedTile {
+    u: Vec<u32>,
+    offset: i64,
+    shift: u32,
+    palette: Option<Vec<u32>>,
+    exceptions: Vec<(usize, u64)>,
+    crc: u32,
+}
+
+fn decode_mapped(
+    input: &[u8],
+    width: usize,
+    height: usize,
+    bytes: usize,
+    signed: bool,
+) -> Result<DecodedTile, StreamError> {
     let len = width
         .checked_mul(height)
         .ok_or_else(|| corrupt("tile size overflows"))?;
@@ -675,12 +768,12 @@ pub fn decode(
             let n = c.varint()?;
             let rans_bytes = c.take(n)?;
             let raw = &input[c.pos..];
-            let mut dec = Decoder {
+            let dec = Decoder {
                 rans: RansDecoder::new(rans_bytes),
                 bits: BitReader::new(raw),
                 tables: DecodeTables::new(&tables, &group_of),
             };
-            let ok = model::run::<_, true>(&mut u, width, height, maxv as u32, &coef, &mut dec);
+            let (dec, ok) = model::run::<_, true>(&mut u, width, height, maxv as u32, &coef, dec);
             if !ok || dec.rans.bad_context {
                 return Err(corrupt("a coded value is out of range"));
             }
@@ -694,24 +787,19 @@ pub fn decode(
         }
         m => return Err(corrupt(format!("unknown tile mode {m}"))),
     }
-    let values: Vec<i64> = match &palette {
-        None => u.iter().map(|&x| offset + ((x as i64) << shift)).collect(),
-        Some(p) => u
-            .iter()
-            .map(|&x| offset + ((p[x as usize] as i64) << shift))
-            .collect(),
-    };
-    let mut values = values;
-    for &(i, u) in &exceptions {
+    for &(_, u) in &exceptions {
         if u > span {
             return Err(corrupt("exception value exceeds the pixel type"));
         }
-        values[i] = offset + ((u as i64) << shift);
     }
-    if pixel_crc(&values, bytes) != crc {
-        return Err(corrupt("pixel checksum mismatch"));
-    }
-    Ok(values)
+    Ok(DecodedTile {
+        u,
+        offset,
+        shift,
+        palette,
+        exceptions,
+        crc,
+    })
 }
 
 #[cfg(test)]
