@@ -61,15 +61,6 @@ pub fn decode_file(data: &[u8]) {
     let _ = list::list(Input::Bytes(data), fuzz_limits(), &Default::default());
 }
 
-const TYPES: [PixelType; 6] = [
-    PixelType::U8,
-    PixelType::I16,
-    PixelType::I32,
-    PixelType::I64,
-    PixelType::F32,
-    PixelType::F64,
-];
-
 /// The first 4 bytes choose the codec, the pixel type and the tile shape;
 /// the rest is the compressed tile. A successful decode must return exactly
 /// the tile's pixel count and type.
@@ -78,7 +69,7 @@ pub fn decode_tile(data: &[u8]) {
         return;
     }
     let codec = REGISTRY[data[0] as usize % REGISTRY.len()];
-    let pixel_type = TYPES[data[1] as usize % TYPES.len()];
+    let pixel_type = PixelType::ALL[data[1] as usize % PixelType::ALL.len()];
     let width = 1 + data[2] as usize % 64;
     let height = 1 + data[3] as usize % 16;
     let shape = [width, height];
@@ -89,7 +80,8 @@ pub fn decode_tile(data: &[u8]) {
         params: &params,
         context: Default::default(),
     };
-    if let Ok(p) = codec.decode(&data[4..], &spec) {
+    let decoded = codec.decode(&data[4..], &spec);
+    if let Ok(p) = &decoded {
         assert_eq!(p.len(), spec.len(), "{}: wrong pixel count", codec.id());
         assert_eq!(
             p.pixel_type(),
@@ -97,6 +89,19 @@ pub fn decode_tile(data: &[u8]) {
             "{}: wrong pixel type",
             codec.id()
         );
+    }
+    // Decoding straight into FITS bytes must agree with decode: the same
+    // bytes when both succeed, an error when decode fails.
+    let mut out = vec![0u8; spec.len() * pixel_type.size()];
+    if let Ok(true) = codec.decode_be_into(&data[4..], &spec, &mut out) {
+        match &decoded {
+            Ok(p) => assert!(
+                p.to_be_bytes() == out,
+                "{}: decode_be_into and decode differ",
+                codec.id()
+            ),
+            Err(e) => panic!("{}: decode_be_into succeeded, decode failed: {e}", codec.id()),
+        }
     }
 }
 
