@@ -142,7 +142,10 @@ fn decode_tile_inner(data: &[u8]) {
                 "{}: decode_be_into and decode differ",
                 codec.id()
             ),
-            Err(e) => panic!("{}: decode_be_into succeeded, decode failed: {e}", codec.id()),
+            Err(e) => panic!(
+                "{}: decode_be_into succeeded, decode failed: {e}",
+                codec.id()
+            ),
         }
     }
 }
