@@ -3,17 +3,27 @@
 //! with `--write CODEC`, Debian's fpack writes CODEC, and a bad codec or
 //! parameter fails before the program starts.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+mod common;
 
 const FPACK_NG: &str = env!("CARGO_BIN_EXE_fpack-ng");
 const FUNPACK_NG: &str = env!("CARGO_BIN_EXE_funpack-ng");
 
 fn frame() -> PathBuf {
-    let corpus = std::env::var_os("FPACKNG_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
-    corpus.join("test/lco1m_sinistro_elp_fa05_amp3.fits")
+    common::corpus_root().join("test/lco1m_sinistro_elp_fa05_amp3.fits")
+}
+
+/// Run `cmd`; it must succeed (its stderr is the failure message).
+fn succeed(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 fn scratch() -> PathBuf {
@@ -25,15 +35,7 @@ fn scratch() -> PathBuf {
 
 #[test]
 fn print_and_path_name_the_built_library() {
-    let out = Command::new(FPACK_NG)
-        .args(["shim", "--path"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(Command::new(FPACK_NG).args(["shim", "--path"]));
     let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
     assert!(
         path.is_file() && path.ends_with("libfpackng_shim.so"),
@@ -76,16 +78,11 @@ fn shim_runs_debian_funpack_on_jxl_and_mixpred_files() {
             .unwrap();
         assert!(status.success());
         let by_funpack = dir.join("funpack.fits");
-        let out = Command::new(FPACK_NG)
-            .args(["shim", "--", "funpack", "-O"])
-            .arg(&by_funpack)
-            .arg(&packed)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        succeed(
+            Command::new(FPACK_NG)
+                .args(["shim", "--", "funpack", "-O"])
+                .arg(&by_funpack)
+                .arg(&packed),
         );
         let by_ng = dir.join("ng.fits");
         let status = Command::new(FUNPACK_NG)
@@ -122,16 +119,11 @@ fn write_runs_debian_fpack_with_the_codec_and_checks_it_first() {
     for (spec, zcmptype) in [("JXL_1,effort=3", "JXL_1"), ("mixpred", "MIXPRED_1")] {
         let packed = dir.join(format!("{zcmptype}.fz"));
         let _ = std::fs::remove_file(&packed);
-        let out = Command::new(FPACK_NG)
-            .args(["shim", "--write", spec, "--", "fpack", "-O"])
-            .arg(&packed)
-            .arg(frame())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        succeed(
+            Command::new(FPACK_NG)
+                .args(["shim", "--write", spec, "--", "fpack", "-O"])
+                .arg(&packed)
+                .arg(frame()),
         );
         let bytes = std::fs::read(&packed).unwrap();
         let text = String::from_utf8_lossy(&bytes);
