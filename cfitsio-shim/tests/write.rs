@@ -560,21 +560,12 @@ fn shimmed_funpack_on_damaged_shim_written_tiles_reports_errors() {
             .arg(&packed)
             .arg(frame(SMALL_FRAMES[2])));
         assert!(ok, "{out}{err}");
-        let heap = heap_range(&packed);
-        let pristine = std::fs::read(&packed).unwrap();
-        for (k, fraction) in [0.0, 0.3, 0.55, 0.9].iter().enumerate() {
-            let mut bytes = pristine.clone();
-            let at = heap.start + ((heap.len() - 64) as f64 * fraction) as usize;
-            for b in &mut bytes[at..at + 48] {
-                *b ^= 0xA7;
-            }
-            let damaged = dir.join(format!("{codec}-damaged{k}.fz"));
-            std::fs::write(&damaged, &bytes).unwrap();
+        for (k, damaged) in damaged_copies(&packed, codec).iter().enumerate() {
             let _ = std::fs::remove_file(dir.join("x.fits"));
             let out = reading("funpack")
                 .arg("-O")
                 .arg(dir.join("x.fits"))
-                .arg(&damaged)
+                .arg(damaged)
                 .output()
                 .unwrap();
             let text = format!(

@@ -177,6 +177,29 @@ pub fn run(command: &mut Command) -> (bool, String, String) {
     )
 }
 
+/// Copies of the compressed file `packed`, each with 48 bytes of its heap
+/// flipped at 0%, 30%, 55% and 90% of the way through, written beside it
+/// as `{tag}-damaged{k}.fz`.
+pub fn damaged_copies(packed: &Path, tag: &str) -> Vec<PathBuf> {
+    let heap = heap_range(packed);
+    let pristine = std::fs::read(packed).unwrap();
+    let dir = packed.parent().unwrap();
+    [0.0, 0.3, 0.55, 0.9]
+        .iter()
+        .enumerate()
+        .map(|(k, fraction)| {
+            let mut bytes = pristine.clone();
+            let at = heap.start + ((heap.len() - 64) as f64 * fraction) as usize;
+            for b in &mut bytes[at..at + 48] {
+                *b ^= 0xA7;
+            }
+            let damaged = dir.join(format!("{tag}-damaged{k}.fz"));
+            std::fs::write(&damaged, &bytes).unwrap();
+            damaged
+        })
+        .collect()
+}
+
 /// Byte range of the heap of the first compressed HDU.
 pub fn heap_range(path: &Path) -> std::ops::Range<usize> {
     let file = File::open(path).unwrap();
